@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make chat` and `make test`.
+# Each creates .venv and installs the project into it when missing or out of date.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED ?= ../shared
+
+.PHONY: chat test eval bench lint typecheck check clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+chat: $(STAMP)
+	@$(BIN)/guidebot chat
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+eval: $(STAMP)
+	@$(BIN)/guidebot eval $(SHARED)/eval/dev.jsonl
+
+bench: $(STAMP)
+	@$(BIN)/python -m benchmarks.knowledge_bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Platform edges: Slack, Teams and the console, converting to and from the core."""

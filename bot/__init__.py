@@ -1,0 +1,1 @@
+"""guidebot's platform-neutral core: what the bot says and does."""

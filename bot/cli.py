@@ -1,0 +1,222 @@
+"""The `guidebot` command: the contract for operations and evaluation.
+
+Every GuidebotError becomes one line on stderr and exit code 2. The CLI is
+the composition root, so it is the one place in bot/ that may start an
+adapter (the console chat); it imports it lazily, inside the command.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.ask import ask_payload
+from knowledge.errors import GuidebotError
+
+DEFAULT_DB = "guidebot.db"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class CliError(click.ClickException):
+    """A GuidebotError at the command line: one line, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"guidebot: {self.format_message()}", err=True)
+
+
+class GuidebotGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GuidebotError as exc:
+            raise CliError(str(exc)) from exc
+
+
+def _open(ctx: click.Context) -> Any:
+    from knowledge.store import KnowledgeBase
+
+    kb = KnowledgeBase(ctx.obj["db"])
+    ctx.call_on_close(kb.close)
+    return kb
+
+
+@click.group(cls=GuidebotGroup, context_settings=CONTEXT)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="GUIDEBOT_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="The knowledge-base file (or set GUIDEBOT_DB).",
+)
+@click.pass_context
+def cli(ctx: click.Context, db: Path) -> None:
+    """guidebot: answers staff questions from the school's own policies.
+
+    Example: guidebot ask --school st-johns "can I accept a friend request from an ex-pupil?"
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db
+
+
+@cli.command()
+@click.option("--school", required=True, help="The school's short name (slug).")
+@click.option("--name", help="The school's display name, e.g. \"St John's Primary School\".")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def ingest(ctx: click.Context, school: str, name: str | None, files: Sequence[Path]) -> None:
+    """Load policy documents (.txt .md .docx .pdf .html) for a school.
+
+    Every file is checked before anything is stored: if one cannot be read,
+    nothing changes. Re-ingesting a policy replaces it and keeps the old version.
+
+    Example: guidebot ingest --school st-johns --name "St John's" social-media.docx
+    """
+    from knowledge.ingest import ingest_files
+
+    kb = _open(ctx)
+    for outcome in ingest_files(kb, school, list(files), name):
+        state = "unchanged" if outcome.unchanged else f"version {outcome.policy.version}"
+        review = (
+            outcome.policy.next_review.isoformat() if outcome.policy.next_review else "none stated"
+        )
+        click.echo(
+            f"{outcome.policy.source_name}: {outcome.policy.title} "
+            f"({outcome.clauses} clauses, {state}, next review {review})"
+        )
+
+
+@cli.command()
+@click.option("--school", required=True, help="The school's short name (slug).")
+@click.option("--top", "top_k", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per question).")
+@click.option(
+    "--batch",
+    type=click.File("r", encoding="utf-8"),
+    help="A file of questions, one per line (- for stdin); needs --json.",
+)
+@click.argument("question", required=False)
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    school: str,
+    top_k: int,
+    as_json: bool,
+    batch: Any,
+    question: str | None,
+) -> None:
+    """Answer a question from a school's policies.
+
+    Example: guidebot ask --school st-annes --json "can I add a past pupil on facebook?"
+    """
+    from adapters.console import render, school_contact
+    from knowledge.search import Searcher
+
+    if batch is not None and not as_json:
+        raise CliError("--batch needs --json")
+    if batch is None and not question:
+        raise CliError("give a QUESTION, or --batch FILE with --json")
+    kb = _open(ctx)
+    searcher = Searcher(kb)
+    kb.school(school)
+    questions = [line.strip() for line in batch if line.strip()] if batch else [question or ""]
+    for text in questions:
+        result = searcher.search(school, text, top_k)
+        if as_json:
+            click.echo(json.dumps(ask_payload(result), ensure_ascii=False))
+        else:
+            click.echo(render(result, school_contact(kb, school)))
+
+
+@cli.command()
+@click.option("--school", help="The school to answer for (default: the first one).")
+@click.pass_context
+def chat(ctx: click.Context, school: str | None) -> None:
+    """Chat in the terminal. With no knowledge base yet, loads the bundled samples.
+
+    When input is piped, answers each line and exits.
+
+    Example: printf 'can I post photos of pupils?\\n' | guidebot chat --school st-annes
+    """
+    from adapters.console import run_console
+    from bot import wording
+    from knowledge.sample_data import ensure_samples, sample_files
+
+    kb = _open(ctx)
+    interactive = sys.stdin.isatty()
+    if ensure_samples(kb):
+        click.echo(wording.samples_loaded(len(sample_files())), err=not interactive)
+    slug = school or kb.schools()[0].slug
+    kb.school(slug)
+    lines = _prompted_lines() if interactive else sys.stdin
+    run_console(kb, slug, lines, sys.stdout, interactive)
+
+
+def _prompted_lines() -> Any:
+    while True:
+        try:
+            yield input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            return
+
+
+@cli.command()
+@click.option("--school", required=True, help="The school's short name (slug).")
+@click.pass_context
+def policies(ctx: click.Context, school: str) -> None:
+    """List a school's policies with their dates and contact.
+
+    Example: guidebot policies --school kaleidoscope
+    """
+    kb = _open(ctx)
+    for policy in kb.policies(school):
+        click.echo(f"{policy.title}  [{policy.key}, version {policy.version}]")
+        click.echo(f"  source:        {policy.source_name}")
+        for label, value in (
+            ("adopted", policy.adopted),
+            ("last reviewed", policy.last_reviewed),
+            ("next review", policy.next_review),
+        ):
+            click.echo(f"  {label + ':':<14} {value.isoformat() if value else 'not stated'}")
+        click.echo(f"  {'contact:':<14} {policy.contact or 'not stated'}")
+        click.echo(f"  {'owner:':<14} {policy.owner or 'not stated'}")
+        click.echo(f"  {'clauses:':<14} {len(kb.clauses(policy.id))}")
+
+
+@cli.command(name="eval")
+@click.argument("items_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--quiet", is_flag=True, help="Only the scores, not the questions missed.")
+def evaluate_command(items_file: Path, quiet: bool) -> None:
+    """Score an evaluation set (JSON lines) against the bundled sample policies.
+
+    Example: guidebot eval ../shared/eval/dev.jsonl
+    """
+    from bot.evaluation import evaluate, read_items
+    from knowledge.sample_data import load_samples, sample_files
+    from knowledge.search import Searcher
+    from knowledge.store import KnowledgeBase
+
+    items = read_items(items_file)
+    with tempfile.TemporaryDirectory() as scratch:
+        kb = KnowledgeBase(Path(scratch) / "eval.db")
+        load_samples(kb, sample_files())
+        report = evaluate(Searcher(kb), items)
+        kb.close()
+    for line in report.lines():
+        click.echo(line)
+    if not quiet and report.wrong:
+        click.echo(f"\n{len(report.wrong)} to look at:")
+        for line in report.wrong:
+            click.echo(f"  {line}")
+
+
+def main() -> None:
+    cli(prog_name="guidebot")

@@ -1,0 +1,89 @@
+"""Every sentence staff read, in one place, so wording is reviewed together.
+
+Plain, kind British English. No function here echoes a message body back
+except where staff asked a question and expect to see their own words.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+DEFAULT_CONTACT = "your line manager or the headteacher"
+
+
+def welcome(school_name: str) -> str:
+    return (
+        f"Hello! I answer questions from {school_name}'s policies by quoting the part "
+        "that covers it. Ask me anything, for example: "
+        '"can I accept a friend request from an ex-pupil?"\n'
+        "Type /help for more, /schools to switch school, or /quit to leave."
+    )
+
+
+def help_text() -> str:
+    return (
+        "Ask a question in your own words and I will quote the policy clause that covers it, "
+        "with the policy name and section, plus one or two related clauses.\n"
+        "If I cannot find it, I will say so and tell you who to ask.\n"
+        "Commands: /schools lists schools, /school SLUG switches, /quit leaves.\n"
+        "If you are worried about a child, speak to your Designated Safeguarding Lead (DSL) "
+        "straight away. If a child is in immediate danger, call 999."
+    )
+
+
+def answer_heading(policy: str, section: str, number: str | None) -> str:
+    where = section or "general"
+    if number:
+        where = f"{where}, paragraph {number}"
+    return f"From {policy} ({where}):"
+
+
+def review_overdue(next_review: date) -> str:
+    return (
+        f"Please note: this policy was due for review in {next_review:%B %Y}, "
+        "so check with the policy's owner that it is still current."
+    )
+
+
+def see_also() -> str:
+    return "See also:"
+
+
+def not_found(contact: str | None) -> str:
+    who = contact or DEFAULT_CONTACT
+    return (
+        "Sorry, I could not find a part of the school's policies that answers that. "
+        f"Please ask {who}. I have noted the question so the policy can be improved."
+    )
+
+
+def concern_offer() -> str:
+    return (
+        "It sounds as though this could be a safeguarding concern. Please tell your "
+        "Designated Safeguarding Lead (DSL) today, in person if you can. If a child is in "
+        "immediate danger, call 999."
+    )
+
+
+def empty_question() -> str:
+    return 'Please type a question, for example: "can I post photos of pupils on my own Instagram?"'
+
+
+def question_trimmed(limit: int) -> str:
+    return f"That message is very long, so I searched using its first {limit} characters."
+
+
+def school_switched(name: str) -> str:
+    return f"Now answering from {name}'s policies."
+
+
+def unknown_school(slug: str, known: list[str]) -> str:
+    return f"I do not know a school called {slug!r}. Schools here: {', '.join(known)}."
+
+
+def samples_loaded(count: int) -> str:
+    return f"First run: loaded the {count} bundled sample schools into the knowledge base."
+
+
+def goodbye() -> str:
+    return "Goodbye, and thank you."

@@ -1,0 +1,1 @@
+"""Policy documents to clauses to search. A pure library: no chat, no platforms."""

@@ -1,0 +1,348 @@
+"""Question -> ranked clauses, or an honest "I could not find that".
+
+1. Analyse: fold the question, expand chat abbreviations, map words and phrases
+   onto the lexicon's groups ("old yr6s" -> former + pupil), correct typos
+   against the knowledge base's own vocabulary with rapidfuzz, drop filler.
+2. Retrieve: an FTS5 bm25 query over clause text and section, restricted to the
+   school inside FTS5 by its private tag. User text only reaches MATCH as
+   quoted alphanumeric tokens, so quotes, OR, *, NEAR and brackets are inert.
+3. Rerank: weighted coverage of the question's concepts by each candidate
+   (idf weights, part credit for broader terms and for section headings), with
+   bm25 as a tie-breaker and a gentle preference for shorter clauses.
+4. Abstain when the best candidate covers too little of the question.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from knowledge import lexicon as lexicon_module
+from knowledge.concerns import looks_like_concern
+from knowledge.lexicon import Lexicon, Phrase
+from knowledge.store import KnowledgeBase
+from knowledge.text import fold, stem, stems
+
+MAX_QUESTION_CHARS = 2000
+"""Longer messages are cut here before analysis; nobody types a longer question."""
+
+CANDIDATES = 80
+ABSTAIN_BELOW = 0.42
+"""Coverage a top clause needs before we quote it as the answer."""
+
+BROADER_CREDIT = 0.6
+SECTION_CREDIT = 0.5
+COMMON_WORD_FACTOR = 0.3
+"""Everyday words (the lexicon's [common] list) count at this share of their weight."""
+CONTEXT_FACTOR = 0.5
+"""Concepts with broader terms (platforms, devices) usually set the scene rather
+than carry the question: "can I get sacked over a fb post" is about dismissal."""
+UNKNOWN_WEIGHT_FACTOR = 0.7
+"""Weight of a word the knowledge base has never seen, relative to the rarest
+known word: high enough that off-topic questions abstain, low enough that one
+stray word does not sink a good match."""
+
+_YEAR_GROUP_RE = re.compile(r"\b(?:yr|year|y)\s?(?:\d{1,2}|r)s?\b")
+_TYPO_MIN_LENGTH = 5
+_TYPO_CUTOFF = 85.0
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One thing the question is about, with every way a policy might say it."""
+
+    label: str
+    alternatives: tuple[Phrase, ...]
+    broader: tuple[Phrase, ...] = ()
+    weight: float = 1.0
+    optional: bool = False
+    common: bool = False
+
+
+@dataclass(frozen=True)
+class Match:
+    clause_id: int
+    policy_id: int
+    policy: str
+    section: str
+    number: str | None
+    text: str
+    score: float
+    coverage: float
+    next_review: str | None
+    contact: str | None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    question: str
+    school: str
+    matches: tuple[Match, ...]
+    answered: bool
+    offer_report: bool
+    concepts: tuple[str, ...] = field(default=())
+
+    @property
+    def best(self) -> Match | None:
+        return self.matches[0] if self.matches else None
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """A text's stems as a set (word checks) and a padded sequence (phrases)."""
+
+    words: frozenset[str]
+    sequence: str
+
+    @classmethod
+    def of(cls, stemmed: str) -> _Terms:
+        return cls(frozenset(stemmed.split()), f" {stemmed} ")
+
+
+@dataclass
+class _Vocabulary:
+    """Document frequencies from the FTS index, refreshed when the file changes."""
+
+    data_version: int = -1
+    generation: int = -1
+    clause_count: int = 0
+    df: dict[str, int] = field(default_factory=dict)
+    words: list[str] = field(default_factory=list)
+    concept_df: dict[str, int] = field(default_factory=dict)
+
+
+class Searcher:
+    """Answers questions over one knowledge base. Reuse it: it caches statistics."""
+
+    def __init__(self, kb: KnowledgeBase, extra_lexicons: Sequence[Path] = ()) -> None:
+        self.kb = kb
+        self.lexicon: Lexicon = lexicon_module.load(tuple(extra_lexicons))
+        self._vocabulary = _Vocabulary()
+        self._section_terms: dict[str, _Terms] = {}
+
+    # statistics ----------------------------------------------------------------
+
+    def _stats(self) -> _Vocabulary:
+        version = int(self.kb.db.execute("PRAGMA data_version").fetchone()[0])
+        vocab = self._vocabulary
+        if vocab.data_version == version and vocab.generation == self.kb.generation:
+            return vocab
+        rows = self.kb.db.execute("SELECT term, doc FROM clauses_fts_vocab").fetchall()
+        count = self.kb.db.execute("SELECT count(*) FROM clauses").fetchone()[0]
+        self._vocabulary = _Vocabulary(
+            version,
+            self.kb.generation,
+            int(count),
+            {t: int(d) for t, d in rows},
+            [t for t, _ in rows if not t.isdigit() and len(t) >= 4],
+        )
+        return self._vocabulary
+
+    def _idf(self, df: int, total: int) -> float:
+        return math.log((total + 1) / (df + 0.5))
+
+    # analysis --------------------------------------------------------------------
+
+    def analyse(self, question: str) -> list[Concept]:
+        """The concepts a question is about, weighted by how telling they are."""
+        vocab = self._stats()
+        text = _YEAR_GROUP_RE.sub(" pupil ", fold(question[:MAX_QUESTION_CHARS]))
+        words = self.lexicon.expand_abbreviations(re.findall(r"[a-z0-9]+", text))
+        stemmed = [stem(w) for w in words]
+        concepts: dict[str, Concept] = {}
+        position = 0
+        while position < len(stemmed):
+            found = self.lexicon.longest_phrase_at(stemmed, position)
+            if found is not None:
+                length, index = found
+                group = self.lexicon.groups[index]
+                concepts.setdefault(group.name, Concept(group.name, group.terms, group.broader))
+                position += length
+                continue
+            word, stemmed_word = words[position], stemmed[position]
+            position += 1
+            if word in self.lexicon.filler or stemmed_word in self.lexicon.filler:
+                continue
+            if len(word) < 2 and not word.isdigit():
+                continue
+            corrected = self._correct(stemmed_word, vocab)
+            common = word in self.lexicon.common or stemmed_word in self.lexicon.common
+            concepts.setdefault(
+                corrected,
+                Concept(corrected, ((corrected,),), optional=word.isdigit(), common=common),
+            )
+        return [self._weigh(c, vocab) for c in concepts.values()]
+
+    def _correct(self, stemmed_word: str, vocab: _Vocabulary) -> str:
+        """Map a misspelt word onto the knowledge base's own vocabulary."""
+        if stemmed_word in vocab.df or len(stemmed_word) < _TYPO_MIN_LENGTH:
+            return stemmed_word
+        if stemmed_word.isdigit():
+            return stemmed_word
+        best = process.extractOne(
+            stemmed_word, vocab.words, scorer=fuzz.ratio, score_cutoff=_TYPO_CUTOFF
+        )
+        return str(best[0]) if best else stemmed_word
+
+    def _concept_df(self, concept: Concept, vocab: _Vocabulary) -> int:
+        """How many clauses use any of the concept's words: exact for a single
+        word; one FTS count per lexicon group, cached until the file changes."""
+        if len(concept.alternatives) == 1 and len(concept.alternatives[0]) == 1:
+            return vocab.df.get(concept.alternatives[0][0], 0)
+        cached = vocab.concept_df.get(concept.label)
+        if cached is None:
+            alternatives = " OR ".join(
+                '"' + " ".join(phrase) + '"'
+                for phrase in concept.alternatives
+                if all(part.isalnum() for part in phrase)
+            )
+            row = self.kb.db.execute(
+                "SELECT count(*) FROM clauses_fts WHERE clauses_fts MATCH ?",
+                [f"text : ({alternatives})"],
+            ).fetchone()
+            cached = vocab.concept_df[concept.label] = int(row[0])
+        return cached
+
+    def _weigh(self, concept: Concept, vocab: _Vocabulary) -> Concept:
+        """Inverse document frequency of the concept as a whole."""
+        total = max(vocab.clause_count, 1)
+        df = self._concept_df(concept, vocab)
+        if df > 0:
+            weight = self._idf(min(df, total), total)
+        else:
+            weight = self._idf(1, total) * UNKNOWN_WEIGHT_FACTOR
+        if concept.broader:
+            weight *= CONTEXT_FACTOR
+        if concept.common:
+            weight *= COMMON_WORD_FACTOR
+        return Concept(
+            concept.label,
+            concept.alternatives,
+            concept.broader,
+            max(weight, 0.05),
+            concept.optional,
+            concept.common,
+        )
+
+    # retrieval ---------------------------------------------------------------------
+
+    def _fts_query(self, tag: str, concepts: Sequence[Concept]) -> str | None:
+        phrases: dict[str, None] = {}
+        for concept in concepts:
+            for phrase in (*concept.alternatives, *concept.broader):
+                if phrase and all(part.isalnum() for part in phrase):
+                    phrases['"' + " ".join(phrase) + '"'] = None
+        if not phrases:
+            return None
+        return f"school_tag : {tag} AND ({' OR '.join(phrases)})"
+
+    def _candidates(self, tag: str, concepts: Sequence[Concept]) -> list[tuple[object, ...]]:
+        query = self._fts_query(tag, concepts)
+        if query is None:
+            return []
+        return self.kb.db.execute(
+            """
+            SELECT c.id, c.policy_id, p.title, c.section, c.number, c.text, c.terms,
+                   c.words, bm25(clauses_fts, 1.0, 0.4, 0.0) AS rank,
+                   p.next_review, p.contact
+            FROM clauses_fts
+            JOIN clauses c ON c.id = clauses_fts.rowid
+            JOIN policies p ON p.id = c.policy_id
+            WHERE clauses_fts MATCH ?
+            ORDER BY rank
+            LIMIT ?
+            """,
+            [query, CANDIDATES],
+        ).fetchall()
+
+    # scoring ----------------------------------------------------------------------
+
+    def _section_terms_of(self, section: str) -> _Terms:
+        cached = self._section_terms.get(section)
+        if cached is None:
+            cached = _Terms.of(" ".join(stems(section)))
+            self._section_terms[section] = cached
+        return cached
+
+    @staticmethod
+    def _present(phrases: Sequence[Phrase], terms: _Terms) -> bool:
+        for phrase in phrases:
+            if len(phrase) == 1:
+                if phrase[0] in terms.words:
+                    return True
+            elif f" {' '.join(phrase)} " in terms.sequence:
+                return True
+        return False
+
+    def _coverage(self, concepts: Sequence[Concept], terms: _Terms, section: _Terms) -> float:
+        required = sum(c.weight for c in concepts if not c.optional)
+        if required <= 0:
+            return 0.0
+        gained = 0.0
+        for concept in concepts:
+            if self._present(concept.alternatives, terms):
+                credit = 1.0
+            elif concept.broader and self._present(concept.broader, terms):
+                credit = BROADER_CREDIT
+            elif self._present(concept.alternatives, section):
+                credit = SECTION_CREDIT
+            else:
+                credit = 0.0
+            gained += credit * concept.weight
+        return min(gained / required, 1.0)
+
+    def search(self, school_slug: str, question: str, top_k: int = 3) -> SearchResult:
+        school = self.kb.school(school_slug)
+        question = question.strip()
+        concepts = self.analyse(question)
+        offer_report = looks_like_concern(question)
+        labels = tuple(c.label for c in concepts)
+        rows = self._candidates(school.tag, concepts) if concepts else []
+        if not rows:
+            return SearchResult(question, school.slug, (), False, offer_report, labels)
+        best_rank = min(float(str(row[8])) for row in rows)
+        scored: list[Match] = []
+        for row in rows:
+            (
+                clause_id,
+                policy_id,
+                title,
+                section,
+                number,
+                text,
+                terms,
+                words,
+                rank,
+                next_review,
+                contact,
+            ) = row
+            coverage = self._coverage(
+                concepts, _Terms.of(str(terms)), self._section_terms_of(str(section))
+            )
+            bm25_share = float(str(rank)) / best_rank if best_rank else 0.0
+            length_penalty = 0.0015 * max(0, int(str(words)) - 45)
+            score = coverage + 0.08 * bm25_share - length_penalty
+            scored.append(
+                Match(
+                    int(str(clause_id)),
+                    int(str(policy_id)),
+                    str(title),
+                    str(section),
+                    None if number is None else str(number),
+                    str(text),
+                    round(score, 4),
+                    round(coverage, 4),
+                    None if next_review is None else str(next_review),
+                    None if contact is None else str(contact),
+                )
+            )
+        scored.sort(key=lambda m: (-m.score, m.clause_id))
+        answered = scored[0].coverage >= ABSTAIN_BELOW
+        return SearchResult(
+            question, school.slug, tuple(scored[: max(top_k, 1)]), answered, offer_report, labels
+        )

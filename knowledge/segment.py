@@ -1,0 +1,686 @@
+"""Blocks -> clauses: the smallest self-contained statements staff should read.
+
+Real policies arrive as messy exports: hard-wrapped lines, bullet glyphs left
+over from PDF conversion, tables of contents, page numbers, running headers and
+paragraph numbers that drifted away from their paragraphs. This module turns the
+loaders' blocks into clean clauses, each carrying its section path and, for list
+items, the sentence that introduces them, so a clause makes sense on its own.
+
+The work happens in passes, each a small function:
+    lines    blocks -> physical lines with a little context
+    noise    drop TOC, page numbers, running headers, stray glyphs
+    units    rejoin hard wraps into paragraphs, list items and headings
+    join     rejoin sentences that a blank line cut in two
+    clauses  walk the units keeping the section path and lead-ins
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from knowledge.blocks import Block
+
+MAX_CLAUSE_WORDS = 120
+"""Hard ceiling: no clause is longer than this many words."""
+
+SPLIT_ABOVE_WORDS = 90
+"""Paragraphs longer than this are split at sentence boundaries..."""
+
+TARGET_CHUNK_WORDS = 60
+"""...into chunks of about this many words."""
+
+TINY_ITEM_WORDS = 8
+"""A list whose items are all this short is shown as one clause."""
+
+UnitKind = Literal["heading", "para", "item", "row"]
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One quotable statement of a policy."""
+
+    ord: int
+    section: tuple[str, ...]
+    text: str
+    number: str | None = None
+    lead_in: str | None = None
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+@dataclass
+class _Line:
+    text: str
+    indent: int
+    block: int
+    hint: str  # "text" or a structured Block kind
+    level: int = 0
+    page: int | None = None
+
+
+@dataclass
+class _Unit:
+    kind: UnitKind
+    text: str
+    level: int = 0
+    number: str | None = None
+    bulleted: bool = False
+    standalone: bool = False
+    block: int = 0
+    hinted: bool = False
+    children: list[_Unit] = field(default_factory=list)
+
+
+# --- patterns ---------------------------------------------------------------
+
+_BULLET_GLYPHS = "-*•«»·▪▫■□●○◦‣⁃–—➢➤►✓✔➔→⮚§"
+_BULLET_RE = re.compile(rf"^(?:[{re.escape(_BULLET_GLYPHS)}]|[oe](?=\s+\S))\s+")
+_ALONE_GLYPH_RE = re.compile(rf"^[{re.escape(_BULLET_GLYPHS)}oe\s]+$")
+# "1.", "2.1", "6.0.", "4.1 (15)", "a)", "(a)", "ii.", "iv)", "11.Colleagues"
+_NUMBER_RE = re.compile(
+    r"^(?P<num>"
+    r"\d{1,2}(?:\.\d{1,2}){0,3}\.?(?:\s*\(\d{1,2}\))?"
+    r"|\(?[a-hj-z]\)|[a-hj-z]\.(?=\s)"
+    r"|\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii)[.)]"
+    r")(?:\s+|(?<=\.)(?=[A-Z]))"
+)
+_NUMBER_ONLY_RE = re.compile(r"^\(?\d{1,3}(?:\.\d{1,2})*\.?\)?$")
+_PAGE_RE = re.compile(r"^(?:page\s+)?\d{1,3}(?:\s+of\s+\d{1,3})?$|^-\s*\d{1,3}\s*-$", re.I)
+_TOC_LINE_RE = re.compile(r"(?:\.{4,}|…{2,})\s*\d*\s*$|\t\s*\d{1,3}\s*$")
+_TOC_HEADING_RE = re.compile(r"^(?:table of )?contents$", re.I)
+_MD_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*$")
+_MD_LINK_RE = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_MD_EMPHASIS_RE = re.compile(r"(\*\*|__|\*(?=\S))(.+?)\1")
+_TERMINAL = ".;:!?"
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "mr.", "mrs.", "ms.", "dr.", "st.", "no.", "vs.", "cf.")
+_HYPHEN_WRAP_RE = re.compile(r"[A-Za-z]-$")
+_OCR_IF_RE = re.compile(r"(?:(?<=^\d\.)|(?<=^\d\d\.)|(?<![\w.]))1f(?=\s+[a-z])")
+_WORD_RE = re.compile(r"[A-Za-z]+")
+
+
+# --- pass 1: lines ------------------------------------------------------------
+
+
+def _clean_inline(text: str) -> str:
+    """Normalise characters and strip markdown inline markup left in exports."""
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\u00a0", " ").replace("\u00ad", "").replace("\u200b", "")
+    text = _MD_LINK_RE.sub(r"\1", text)
+    text = re.sub(r":\s*-$", ":", text)  # "the following points:-"
+    text = _MD_EMPHASIS_RE.sub(r"\2", text)
+    return _OCR_IF_RE.sub("If", text)
+
+
+def _lines(blocks: Sequence[Block]) -> list[_Line]:
+    out: list[_Line] = []
+    for index, block in enumerate(blocks):
+        if block.kind == "text":
+            for raw in block.text.split("\n"):
+                expanded = raw.replace("\f", "")
+                stripped = expanded.strip()
+                if stripped:
+                    indent = len(expanded) - len(expanded.lstrip(" "))
+                    out.append(
+                        _Line(_clean_inline(stripped), indent, index, "text", page=block.page)
+                    )
+        else:
+            text = " ".join(block.text.split()) if block.kind != "table_row" else block.text
+            if text.strip():
+                out.append(
+                    _Line(
+                        _clean_inline(text.strip()), 0, index, block.kind, block.level, block.page
+                    )
+                )
+    return out
+
+
+# --- pass 2: noise ------------------------------------------------------------
+
+
+def _is_table_row(line: _Line) -> bool:
+    return line.hint == "table_row" or (line.hint == "text" and "\t" in line.text)
+
+
+def _drop_noise(lines: list[_Line]) -> list[_Line]:
+    """Remove TOC entries, page numbers, detached paragraph numbers, glyph-only
+    lines and running headers that repeat as standalone lines."""
+    block_sizes = Counter(line.block for line in lines)
+    standalone = Counter(
+        line.text.casefold()
+        for line in lines
+        if block_sizes[line.block] == 1 and len(line.text.split()) <= 8
+    )
+    seen: set[str] = set()
+    kept: list[_Line] = []
+    in_toc = False
+    for line in lines:
+        text = line.text
+        if _TOC_HEADING_RE.match(text.rstrip(":")):
+            in_toc = True
+            continue
+        if in_toc:
+            if _TOC_LINE_RE.search(text) or _NUMBER_ONLY_RE.match(text):
+                continue
+            in_toc = False
+        if _TOC_LINE_RE.search(text) and len(text.split()) <= 12:
+            continue
+        if line.hint in ("text", "paragraph") and (
+            _PAGE_RE.match(text) or _NUMBER_ONLY_RE.match(text) or _ALONE_GLYPH_RE.match(text)
+        ):
+            continue
+        key = text.casefold()
+        if block_sizes[line.block] == 1 and standalone[key] >= 3 and line.hint != "list_item":
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(line)
+    return kept
+
+
+# --- pass 3: units --------------------------------------------------------------
+
+
+def _strip_markers(text: str) -> tuple[str, str | None, bool]:
+    """Peel bullet glyphs and numbering off the front of a line."""
+    number: str | None = None
+    bulleted = False
+    for _ in range(3):
+        bullet = _BULLET_RE.match(text)
+        if bullet:
+            text = text[bullet.end() :]
+            bulleted = True
+            continue
+        numbered = _NUMBER_RE.match(text)
+        if numbered and number is None and text[numbered.end() :][:1].strip():
+            number = numbered.group("num").strip()
+            text = text[numbered.end() :]
+            continue
+        break
+    return text.strip(), number, bulleted
+
+
+def _join_wrapped(previous: str, following: str, vocabulary: set[str]) -> str:
+    """Rejoin a hard-wrapped line, mending a word hyphenated across the break
+    only when the document itself spells that word without the hyphen."""
+    if _HYPHEN_WRAP_RE.search(previous):
+        head = _WORD_RE.findall(previous)[-1]
+        tail_match = _WORD_RE.match(following)
+        if tail_match and (head + tail_match.group(0)).casefold() in vocabulary:
+            return previous[:-1] + following
+        return previous + following
+    return f"{previous} {following}"
+
+
+def _is_caps_heading(text: str) -> bool:
+    """An ALL-CAPS line such as "USE OF SCHOOL SITES, PAGES AND SPACES"."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return (
+        len(letters) >= 4
+        and all(ch.isupper() for ch in letters)
+        and len(text.split()) <= 10
+        and text[-1] not in ".;,"
+    )
+
+
+def _starts_new_unit(line: _Line, previous: _Line | None) -> bool:
+    if line.hint != "text" or _is_table_row(line):
+        return True
+    if previous is not None and (
+        previous.text.endswith(":")
+        or _is_caps_heading(previous.text)
+        or (previous.text[-1] in ".!?" and line.text.endswith(":") and len(line.text.split()) <= 8)
+    ):
+        return True
+    if _is_caps_heading(line.text):
+        return True
+    if _MD_HEADING_RE.match(line.text):
+        return True
+    text, number, bulleted = _strip_markers(line.text)
+    return bool(text) and (bulleted or number is not None)
+
+
+def _make_unit(line: _Line) -> _Unit:
+    if _is_table_row(line):
+        return _Unit("row", line.text, block=line.block, hinted=True)
+    if line.hint == "heading":
+        text, number, _ = _strip_markers(line.text)
+        label = f"{number} {text}" if number and number[0].isdigit() else text
+        return _Unit("heading", label, level=max(line.level, 1), block=line.block, hinted=True)
+    markdown = _MD_HEADING_RE.match(line.text) if line.hint == "text" else None
+    if markdown:
+        return _Unit(
+            "heading",
+            markdown.group(2),
+            level=len(markdown.group(1)),
+            block=line.block,
+            hinted=True,
+        )
+    text, number, bulleted = _strip_markers(line.text)
+    if line.hint == "list_item":
+        return _Unit(
+            "item",
+            text,
+            level=line.level,
+            number=number,
+            bulleted=True,
+            block=line.block,
+            hinted=True,
+        )
+    kind: UnitKind = "item" if (bulleted or number) else "para"
+    return _Unit(kind, text, level=line.indent, number=number, bulleted=bulleted, block=line.block)
+
+
+def _units(lines: list[_Line]) -> list[_Unit]:
+    vocabulary = {w.casefold() for line in lines for w in _WORD_RE.findall(line.text)}
+    units: list[_Unit] = []
+    block_sizes = Counter(line.block for line in lines)
+    previous: _Line | None = None
+    for line in lines:
+        current = units[-1] if units else None
+        continues = (
+            current is not None
+            and current.block == line.block
+            and not _starts_new_unit(line, previous)
+            and current.kind in ("para", "item")
+            and not current.hinted
+        )
+        if continues and current is not None:
+            current.text = _join_wrapped(current.text, line.text, vocabulary)
+            current.standalone = False
+        else:
+            unit = _make_unit(line)
+            unit.standalone = block_sizes[line.block] == 1 or _is_caps_heading(line.text)
+            units.append(unit)
+        previous = line
+    return units
+
+
+# --- pass 4: cross-block joins and classification ---------------------------------
+
+
+def _ends_open(text: str) -> bool:
+    return bool(text) and text[-1] not in _TERMINAL and not text.endswith(("…",))
+
+
+def _join_broken_sentences(units: list[_Unit]) -> list[_Unit]:
+    """A blank line in the middle of a sentence (common in PDF exports) leaves
+    a fragment that starts in lower case: put it back where it belongs."""
+    vocabulary = {w.casefold() for u in units for w in _WORD_RE.findall(u.text)}
+    out: list[_Unit] = []
+    for unit in units:
+        previous = out[-1] if out else None
+        if (
+            previous is not None
+            and unit.kind == "para"
+            and not unit.hinted
+            and previous.kind in ("para", "item")
+            and unit.text[:1].islower()
+            and _ends_open(previous.text)
+        ):
+            previous.text = _join_wrapped(previous.text, unit.text, vocabulary)
+            previous.standalone = False
+            continue
+        out.append(unit)
+    return out
+
+
+def _looks_like_heading(unit: _Unit) -> bool:
+    """A short standalone line with no closing punctuation reads as a heading."""
+    if unit.kind == "heading":
+        return True
+    if unit.hinted or not unit.standalone or unit.bulleted:
+        return False
+    text = unit.text
+    words = text.split()
+    if not words or len(words) > 10 or text[-1] in ".;,!:…\"'”":
+        return False
+    if not (text[0].isupper() or text[0].isdigit()):
+        return False
+    if len(words) > 5 and not unit.number and not _is_caps_heading(text):
+        long_words = [w for w in words if len(w) > 3]
+        capitalised = sum(w[0].isupper() for w in long_words)
+        if capitalised < 0.6 * len(long_words):
+            return False  # a sentence-case line this long is a sentence, not a heading
+    if not unit.number and re.search(r"\w:\s+\S", text):
+        return False  # "Review Date: September 2020" is a field, not a heading
+    if unit.number and not unit.number[0].isdigit():
+        return False
+    return any(ch.isalpha() for ch in text)
+
+
+def _is_label(unit: _Unit) -> bool:
+    """A short line ending in a colon that names what follows ("Individuals should:")."""
+    return unit.text.endswith(":") and len(unit.text.split()) <= 8 and unit.kind in ("para", "item")
+
+
+def _heading_depth(number: str | None) -> int:
+    """ "2" and "6.0" are top level, "2.1" is one down."""
+    if not number:
+        return 1
+    parts = [p for p in re.findall(r"\d+", number.split("(")[0])]
+    while len(parts) > 1 and parts[-1] == "0":
+        parts.pop()
+    return max(len(parts), 1)
+
+
+def _classify(units: list[_Unit]) -> list[_Unit]:
+    """Promote heading-like lines to headings, except runs of three or more,
+    which are a list typed without bullets (legislation, related policies)."""
+    candidates = [
+        u.kind != "heading" and _looks_like_heading(u) and u.number is None for u in units
+    ]
+    out: list[_Unit] = []
+    for index, unit in enumerate(units):
+        run_start = index
+        while run_start > 0 and candidates[run_start - 1]:
+            run_start -= 1
+        run_end = index
+        while run_end + 1 < len(units) and candidates[run_end + 1]:
+            run_end += 1
+        in_run = candidates[index] and run_end - run_start >= 2
+        if in_run:
+            unit = replace(unit, kind="item", level=0)
+        elif unit.kind != "heading" and _looks_like_heading(unit):
+            label = f"{unit.number} {unit.text}" if unit.number else unit.text
+            depth = _heading_depth(unit.number)
+            unit = replace(unit, kind="heading", text=label, level=depth, number=None)
+        out.append(unit)
+    return out
+
+
+# --- pass 5: clauses --------------------------------------------------------------
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _sentences(text: str) -> list[str]:
+    parts: list[str] = []
+    start = 0
+    for match in _SENTENCE_END_RE.finditer(text):
+        candidate = text[start : match.start()].rstrip()
+        if candidate.casefold().endswith(_ABBREVIATIONS):
+            continue
+        parts.append(text[start : match.end()].strip())
+        start = match.end()
+    tail = text[start:].strip()
+    if tail:
+        parts.append(tail)
+    return parts
+
+
+def _split_long_sentence(sentence: str) -> list[str]:
+    """Last resort for a single sentence over the ceiling: break at ; or ,."""
+    pieces = re.split(r"(?<=[;,])\s+", sentence)
+    chunks: list[str] = []
+    for piece in pieces:
+        if chunks and _words(chunks[-1]) + _words(piece) <= TARGET_CHUNK_WORDS:
+            chunks[-1] = f"{chunks[-1]} {piece}"
+        else:
+            chunks.append(piece)
+    final: list[str] = []
+    for chunk in chunks:
+        words = chunk.split()
+        while len(words) > MAX_CLAUSE_WORDS:
+            final.append(" ".join(words[:TARGET_CHUNK_WORDS]))
+            words = words[TARGET_CHUNK_WORDS:]
+        final.append(" ".join(words))
+    return final
+
+
+def split_long(text: str, budget: int = MAX_CLAUSE_WORDS) -> list[str]:
+    """Split text longer than the limit at sentence boundaries into chunks."""
+    if _words(text) <= min(budget, SPLIT_ABOVE_WORDS):
+        return [text]
+    chunks: list[str] = []
+    for sentence in _sentences(text):
+        pieces = [sentence] if _words(sentence) <= budget else _split_long_sentence(sentence)
+        for piece in pieces:
+            if chunks and _words(chunks[-1]) + _words(piece) <= min(TARGET_CHUNK_WORDS, budget):
+                chunks[-1] = f"{chunks[-1]} {piece}"
+            else:
+                chunks.append(piece)
+    return chunks
+
+
+def _lead_in_sentence(text: str) -> str:
+    """The part of a paragraph that introduces the list after it."""
+    sentences = _sentences(text)
+    return sentences[-1] if len(sentences) > 1 and _words(text) > 30 else text
+
+
+def _number_style(number: str | None) -> str | None:
+    if not number:
+        return None
+    if number[0].isdigit():
+        return "digit"
+    return "roman" if re.match(r"\(?[ivx]+[.)]", number) else "letter"
+
+
+@dataclass
+class _Scope:
+    """A lead-in sentence and the units it introduces."""
+
+    text: str
+    mode: Literal["list", "paragraphs", "pending"]
+    level: int
+    label: bool
+    number_style: str | None = None
+
+
+class _ClauseWriter:
+    """Walks units in order, keeping the heading path and the open lead-in."""
+
+    def __init__(self) -> None:
+        self.clauses: list[Clause] = []
+        self.headings: list[tuple[int, str]] = []
+        self.sub_label: tuple[int, str] | None = None
+        self.scope: _Scope | None = None
+        self.pending_items: list[_Unit] = []
+
+    # section path -------------------------------------------------------------
+
+    def section(self) -> tuple[str, ...]:
+        path = [text for _, text in self.headings]
+        if self.scope is not None and self.scope.label and self.scope.mode == "paragraphs":
+            path.append(self.scope.text.rstrip(":").strip())
+        if self.sub_label is not None:
+            path.append(self.sub_label[1])
+        return tuple(path)
+
+    def heading(self, unit: _Unit) -> None:
+        self.flush()
+        self.scope = None
+        self.sub_label = None
+        while self.headings and self.headings[-1][0] >= unit.level:
+            self.headings.pop()
+        self.headings.append((unit.level, unit.text.rstrip(":").strip()))
+
+    # emitting -------------------------------------------------------------------
+
+    def emit(self, text: str, number: str | None = None, lead_in: str | None = None) -> None:
+        section = self.section()
+        budget = MAX_CLAUSE_WORDS - (_words(lead_in) if lead_in else 0)
+        if lead_in and budget < 40:
+            lead_in, budget = None, MAX_CLAUSE_WORDS
+        for chunk in split_long(text, budget):
+            full = f"{lead_in} {chunk}" if lead_in else chunk
+            self.clauses.append(Clause(len(self.clauses), section, full.strip(), number, lead_in))
+
+    def flush(self) -> None:
+        """Emit the items collected under a lead-in: grouped when all are tiny."""
+        items, self.pending_items = self.pending_items, []
+        if not items:
+            return
+        lead_in = self.scope.text if self.scope is not None else None
+        if len(items) > 1 and all(_words(i.text) <= TINY_ITEM_WORDS for i in items):
+            body = "\n".join(f"• {i.text}" for i in items)
+            if _words(body) + (_words(lead_in) if lead_in else 0) <= MAX_CLAUSE_WORDS:
+                text = f"{lead_in}\n{body}" if lead_in else body
+                self.clauses.append(Clause(len(self.clauses), self.section(), text, None, lead_in))
+                return
+        for item in items:
+            self.emit(item.text, item.number, lead_in)
+
+    # the walk -----------------------------------------------------------------
+
+    def item(self, unit: _Unit, following: _Unit | None) -> None:
+        if self.scope is not None and self.scope.mode == "pending":
+            self.scope.mode = "list"
+        is_label = (
+            _words(unit.text) <= 2
+            and unit.text[:1].isupper()
+            and unit.text[-1:] not in _TERMINAL
+            and following is not None
+            and following.kind == "item"
+            and (_words(following.text) > TINY_ITEM_WORDS or following.level > unit.level)
+        )
+        if is_label:
+            self.flush()
+            self.sub_label = (unit.level, unit.text)
+            return
+        if self.sub_label is not None and unit.level < self.sub_label[0]:
+            self.flush()
+            self.sub_label = None
+        if (
+            self.scope is not None
+            and self.scope.number_style is not None
+            and _number_style(unit.number) == self.scope.number_style
+        ):
+            self.flush()  # the next numbered paragraph closes a nested list
+            self.scope = None
+        if unit.text.endswith(":") and following is not None and following.kind == "item":
+            self.flush()
+            self.open_scope(unit.text, label=False, level=unit.level, mode="list")
+            if self.scope is not None:
+                self.scope.number_style = _number_style(unit.number)
+            return
+        if self.scope is not None and self.scope.mode == "list":
+            if unit.level < self.scope.level and not unit.hinted:
+                self.flush()
+                self.scope = None
+                self.emit(unit.text, unit.number)
+                return
+        self.pending_items.append(unit)
+
+    def paragraph(self, unit: _Unit, following: _Unit | None) -> None:
+        if self.scope is not None and self.scope.mode == "list":
+            self.flush()
+            self.scope = None
+        if self.scope is not None and self.scope.mode == "pending":
+            self.scope.mode = "paragraphs" if self.scope.label else "list"
+            if self.scope.mode == "list":
+                self.flush()
+                self.scope = None
+        self.sub_label = None
+        if unit.text.endswith(":") and following is not None and following.kind != "heading":
+            self.flush()
+            level = following.level if following.kind == "item" else unit.level
+            if _is_label(unit):
+                self.open_scope(unit.text, label=True, level=level, mode="pending")
+                return
+            lead_in = _lead_in_sentence(unit.text)
+            before = unit.text[: len(unit.text) - len(lead_in)].strip()
+            if before:
+                self.emit(before, unit.number)
+            if following.kind == "item":
+                self.open_scope(lead_in, label=False, level=following.level, mode="list")
+            else:
+                self.emit(unit.text, unit.number)
+            return
+        self.emit(unit.text, unit.number, self.lead_in_for_paragraph())
+
+    def lead_in_for_paragraph(self) -> str | None:
+        if self.scope is not None and self.scope.mode == "paragraphs":
+            return self.scope.text
+        return None
+
+    def open_scope(self, text: str, label: bool, level: int, mode: str) -> None:
+        self.scope = _Scope(text, "list" if mode == "list" else "pending", level, label)
+
+    def row(self, unit: _Unit) -> None:
+        self.flush()
+        cells = [c.strip() for c in unit.text.split("\t") if c.strip()]
+        if cells:
+            self.emit(" — ".join(cells))
+
+
+def _is_version_table(rows: Iterable[_Unit]) -> bool:
+    first = next(iter(rows), None)
+    return first is not None and first.text.casefold().startswith(("version", "revision", "date"))
+
+
+def _drop_metadata_tables(units: list[_Unit]) -> list[_Unit]:
+    """Version-history tables are metadata (see metadata.py), not guidance."""
+    out: list[_Unit] = []
+    run: list[_Unit] = []
+
+    def close() -> None:
+        if run and not _is_version_table(run):
+            out.extend(run)
+        run.clear()
+
+    for unit in units:
+        if unit.kind == "row":
+            run.append(unit)
+            continue
+        close()
+        out.append(unit)
+    close()
+    return out
+
+
+def _drop_title(units: list[_Unit]) -> list[_Unit]:
+    """Headings before any body text are the title page, not sections."""
+    out: list[_Unit] = []
+    body_started = False
+    for unit in units:
+        if not body_started and unit.kind == "heading" and "polic" in unit.text.casefold():
+            continue
+        if unit.kind in ("para", "item") and _words(unit.text) > 12:
+            body_started = True
+        out.append(unit)
+    return out
+
+
+def _walk(units: list[_Unit]) -> Iterator[Clause]:
+    writer = _ClauseWriter()
+    for index, unit in enumerate(units):
+        following = units[index + 1] if index + 1 < len(units) else None
+        if unit.kind == "heading":
+            writer.heading(unit)
+        elif unit.kind == "row":
+            writer.row(unit)
+        elif unit.kind == "item":
+            writer.item(unit, following)
+        else:
+            writer.paragraph(unit, following)
+    writer.flush()
+    yield from writer.clauses
+
+
+def segment(blocks: Sequence[Block]) -> list[Clause]:
+    """Turn a document's blocks into clauses, in document order."""
+    units = _units(_drop_noise(_lines(blocks)))
+    units = _classify(_join_broken_sentences(units))
+    units = _drop_title(_drop_metadata_tables(units))
+    clauses = [c for c in _walk(units) if any(ch.isalpha() for ch in c.text)]
+    return [replace(c, ord=i) for i, c in enumerate(clauses)]
+
+
+def document_lines(blocks: Sequence[Block]) -> list[str]:
+    """The document as plain lines (blank between blocks), for metadata."""
+    lines: list[str] = []
+    for block in blocks:
+        lines.extend(block.text.split("\n"))
+        lines.append("")
+    return lines
