@@ -40,6 +40,8 @@ class Lexicon:
     groups: list[Group] = field(default_factory=list)
     phrase_index: dict[str, list[tuple[Phrase, int]]] = field(default_factory=dict)
     concern_cues: dict[str, tuple[Phrase, ...]] = field(default_factory=dict)
+    first_person_markers: frozenset[str] = frozenset()
+    first_person_implies: tuple[Phrase, ...] = ()
 
     def expand_abbreviations(self, words: Iterable[str]) -> list[str]:
         out: list[str] = []
@@ -80,7 +82,11 @@ def build(documents: Sequence[dict[str, Any]]) -> Lexicon:
     common: set[str] = set()
     groups: dict[str, tuple[list[str], list[str]]] = {}
     cues: dict[str, list[str]] = {}
+    markers: set[str] = set()
+    implies: list[str] = []
     for document in documents:
+        markers.update(document.get("first_person", {}).get("markers", []))
+        implies.extend(document.get("first_person", {}).get("implies", []))
         for kind, phrases in document.get("concern", {}).items():
             cues.setdefault(kind, []).extend(phrases)
         for short, long in document.get("abbreviations", {}).items():
@@ -100,7 +106,16 @@ def build(documents: Sequence[dict[str, Any]]) -> Lexicon:
     for entries in index.values():
         entries.sort(key=lambda entry: -len(entry[0]))
     concern = {kind: _phrases(phrases) for kind, phrases in cues.items()}
-    return Lexicon(abbreviations, frozenset(filler), frozenset(common), built, index, concern)
+    return Lexicon(
+        abbreviations,
+        frozenset(filler),
+        frozenset(common),
+        built,
+        index,
+        concern,
+        frozenset(markers),
+        _phrases(implies),
+    )
 
 
 @lru_cache(maxsize=8)

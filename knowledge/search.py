@@ -32,16 +32,30 @@ MAX_QUESTION_CHARS = 2000
 """Longer messages are cut here before analysis; nobody types a longer question."""
 
 CANDIDATES = 80
-ABSTAIN_BELOW = 0.42
-"""Coverage a top clause needs before we quote it as the answer."""
+ABSTAIN_BELOW = 0.38
+"""Coverage a top clause needs before we quote it as the answer..."""
+SINGLE_CONCEPT_COVERAGE = 0.6
+"""...and the higher coverage it needs when it speaks to only one of the
+question's concepts ("what date do we get PAID" vs "offered payment for content")."""
 
 BROADER_CREDIT = 0.6
+"""A broader term ("social media" for Instagram) earns this share of the credit."""
+CONTEXT_CREDIT = 0.6
+"""Words in a clause's lead-in or the sentence before it frame it, so count less."""
 SECTION_CREDIT = 0.5
+"""Words in the section heading count less again."""
+BM25_SHARE_WEIGHT = 0.08
+"""bm25 breaks ties between clauses that cover the question equally."""
+LENGTH_FREE_WORDS = 45
+LENGTH_PENALTY = 0.0015
+"""Per word over LENGTH_FREE_WORDS: prefer the shorter of two equal answers."""
 COMMON_WORD_FACTOR = 0.3
 """Everyday words (the lexicon's [common] list) count at this share of their weight."""
 CONTEXT_FACTOR = 0.5
 """Concepts with broader terms (platforms, devices) usually set the scene rather
 than carry the question: "can I get sacked over a fb post" is about dismissal."""
+OPTIONAL_WEIGHT = 0.3
+"""Numbers and implied words earn at most this much, and never count against a clause."""
 UNKNOWN_WEIGHT_FACTOR = 0.7
 """Weight of a word the knowledge base has never seen, relative to the rarest
 known word: high enough that off-topic questions abstain, low enough that one
@@ -76,6 +90,8 @@ class Match:
     coverage: float
     next_review: str | None
     contact: str | None
+    matched: int = 0
+    """How many of the question's concepts this clause speaks to."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,39 @@ class SearchResult:
     @property
     def best(self) -> Match | None:
         return self.matches[0] if self.matches else None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One row from the FTS query, before reranking."""
+
+    clause_id: int
+    policy_id: int
+    policy: str
+    section: str
+    number: str | None
+    text: str
+    terms: str
+    context: str | None
+    words: int
+    rank: float
+    next_review: str | None
+    contact: str | None
+
+    def to_match(self, score: float, coverage: float, matched: int) -> Match:
+        return Match(
+            self.clause_id,
+            self.policy_id,
+            self.policy,
+            self.section,
+            self.number,
+            self.text,
+            round(score, 4),
+            round(coverage, 4),
+            self.next_review,
+            self.contact,
+            matched,
+        )
 
 
 @dataclass(frozen=True)
@@ -176,6 +225,11 @@ class Searcher:
                 corrected,
                 Concept(corrected, ((corrected,),), optional=word.isdigit(), common=common),
             )
+        if self.lexicon.first_person_markers.intersection(words):
+            concepts.setdefault(
+                "staff (implied)",
+                Concept("staff (implied)", self.lexicon.first_person_implies, optional=True),
+            )
         return [self._weigh(c, vocab) for c in concepts.values()]
 
     def _correct(self, stemmed_word: str, vocab: _Vocabulary) -> str:
@@ -220,6 +274,8 @@ class Searcher:
             weight *= CONTEXT_FACTOR
         if concept.common:
             weight *= COMMON_WORD_FACTOR
+        if concept.optional:
+            weight = min(weight, OPTIONAL_WEIGHT)
         return Concept(
             concept.label,
             concept.alternatives,
@@ -241,14 +297,14 @@ class Searcher:
             return None
         return f"school_tag : {tag} AND ({' OR '.join(phrases)})"
 
-    def _candidates(self, tag: str, concepts: Sequence[Concept]) -> list[tuple[object, ...]]:
+    def _candidates(self, tag: str, concepts: Sequence[Concept]) -> list[_Candidate]:
         query = self._fts_query(tag, concepts)
         if query is None:
             return []
-        return self.kb.db.execute(
+        rows = self.kb.db.execute(
             """
             SELECT c.id, c.policy_id, p.title, c.section, c.number, c.text, c.terms,
-                   c.words, bm25(clauses_fts, 1.0, 0.4, 0.0) AS rank,
+                   c.context, c.words, bm25(clauses_fts, 1.0, 0.4, 0.0) AS rank,
                    p.next_review, p.contact
             FROM clauses_fts
             JOIN clauses c ON c.id = clauses_fts.rowid
@@ -259,6 +315,7 @@ class Searcher:
             """,
             [query, CANDIDATES],
         ).fetchall()
+        return [_Candidate(*row) for row in rows]
 
     # scoring ----------------------------------------------------------------------
 
@@ -279,22 +336,36 @@ class Searcher:
                 return True
         return False
 
-    def _coverage(self, concepts: Sequence[Concept], terms: _Terms, section: _Terms) -> float:
+    def _credit(self, concept: Concept, layers: Sequence[tuple[_Terms, float]]) -> float:
+        """The best credit any layer of the clause earns for this concept."""
+        best = 0.0
+        for terms, layer_credit in layers:
+            if layer_credit <= best:
+                break
+            if self._present(concept.alternatives, terms):
+                return layer_credit
+            if concept.broader and self._present(concept.broader, terms):
+                best = max(best, layer_credit * BROADER_CREDIT)
+        return best
+
+    def _coverage(self, concepts: Sequence[Concept], candidate: _Candidate) -> tuple[float, int]:
+        """Share of the question's weight this clause covers, and how many of
+        the question's (non-optional) concepts it speaks to directly."""
         required = sum(c.weight for c in concepts if not c.optional)
         if required <= 0:
-            return 0.0
-        gained = 0.0
-        for concept in concepts:
-            if self._present(concept.alternatives, terms):
-                credit = 1.0
-            elif concept.broader and self._present(concept.broader, terms):
-                credit = BROADER_CREDIT
-            elif self._present(concept.alternatives, section):
-                credit = SECTION_CREDIT
-            else:
-                credit = 0.0
-            gained += credit * concept.weight
-        return min(gained / required, 1.0)
+            return 0.0, 0
+        layers = (
+            (_Terms.of(candidate.terms), 1.0),
+            (_Terms.of(candidate.context or ""), CONTEXT_CREDIT),
+            (self._section_terms_of(candidate.section), SECTION_CREDIT),
+        )
+        credits = [self._credit(c, layers) for c in concepts]
+        gained = sum(credit * c.weight for credit, c in zip(credits, concepts, strict=True))
+        matched = sum(
+            1 for credit, c in zip(credits, concepts, strict=True)
+            if credit >= BROADER_CREDIT and not c.optional
+        )
+        return min(gained / required, 1.0), matched
 
     def search(self, school_slug: str, question: str, top_k: int = 3) -> SearchResult:
         school = self.kb.school(school_slug)
@@ -302,47 +373,22 @@ class Searcher:
         concepts = self.analyse(question)
         offer_report = looks_like_concern(question)
         labels = tuple(c.label for c in concepts)
-        rows = self._candidates(school.tag, concepts) if concepts else []
-        if not rows:
+        candidates = self._candidates(school.tag, concepts) if concepts else []
+        if not candidates:
             return SearchResult(question, school.slug, (), False, offer_report, labels)
-        best_rank = min(float(str(row[8])) for row in rows)
+        best_rank = min(c.rank for c in candidates)
         scored: list[Match] = []
-        for row in rows:
-            (
-                clause_id,
-                policy_id,
-                title,
-                section,
-                number,
-                text,
-                terms,
-                words,
-                rank,
-                next_review,
-                contact,
-            ) = row
-            coverage = self._coverage(
-                concepts, _Terms.of(str(terms)), self._section_terms_of(str(section))
-            )
-            bm25_share = float(str(rank)) / best_rank if best_rank else 0.0
-            length_penalty = 0.0015 * max(0, int(str(words)) - 45)
-            score = coverage + 0.08 * bm25_share - length_penalty
-            scored.append(
-                Match(
-                    int(str(clause_id)),
-                    int(str(policy_id)),
-                    str(title),
-                    str(section),
-                    None if number is None else str(number),
-                    str(text),
-                    round(score, 4),
-                    round(coverage, 4),
-                    None if next_review is None else str(next_review),
-                    None if contact is None else str(contact),
-                )
-            )
+        for candidate in candidates:
+            coverage, matched = self._coverage(concepts, candidate)
+            bm25_share = candidate.rank / best_rank if best_rank else 0.0
+            length_penalty = LENGTH_PENALTY * max(0, candidate.words - LENGTH_FREE_WORDS)
+            score = coverage + BM25_SHARE_WEIGHT * bm25_share - length_penalty
+            scored.append(candidate.to_match(score, coverage, matched))
         scored.sort(key=lambda m: (-m.score, m.clause_id))
-        answered = scored[0].coverage >= ABSTAIN_BELOW
+        top = scored[0]
+        answered = top.coverage >= ABSTAIN_BELOW and (
+            top.matched >= 2 or top.coverage >= SINGLE_CONCEPT_COVERAGE
+        )
         return SearchResult(
             question, school.slug, tuple(scored[: max(top_k, 1)]), answered, offer_report, labels
         )

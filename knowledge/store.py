@@ -69,7 +69,8 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             "text": str,
             "lead_in": str,
             "words": int,
-            "terms": str,  # the text's stems in order, for phrase checks in reranking
+            "terms": str,  # stems of the clause's own words, in order, for reranking
+            "context": str,  # stems of its lead-in and the clause before it in its section
         },
         pk="id",
         foreign_keys=[("policy_id", "policies", "id"), ("school", "schools", "slug")],
@@ -162,6 +163,24 @@ def _iso(value: date | None) -> str | None:
 
 def _date(value: Any) -> date | None:
     return date.fromisoformat(value) if value else None
+
+
+def _body_and_context(clause: Clause, previous: Clause | None) -> tuple[str, str]:
+    """Split a clause into its own words and the words that frame it: its
+    lead-in, and the clause before it in the same section ("This account..."
+    is about whatever the sentence before named)."""
+    body = clause.text
+    context: list[str] = []
+    grouped = "\n• " in body  # a short list shown whole: its lead-in is its content
+    if clause.lead_in and body.startswith(clause.lead_in) and not grouped:
+        body = body[len(clause.lead_in) :]
+        context.append(clause.lead_in)
+    if previous is not None and previous.section == clause.section:
+        previous_body = previous.text
+        if previous.lead_in and previous_body.startswith(previous.lead_in):
+            previous_body = previous_body[len(previous.lead_in) :]
+        context.append(previous_body)
+    return body, " ".join(context)
 
 
 class KnowledgeBase:
@@ -275,8 +294,11 @@ class KnowledgeBase:
     def _clause_rows(
         self, school: School, policy_id: int, clauses: Iterable[Clause]
     ) -> Iterable[dict[str, Any]]:
+        previous: Clause | None = None
         for clause in clauses:
             section = SECTION_SEPARATOR.join(clause.section)
+            body, context = _body_and_context(clause, previous)
+            previous = clause
             yield {
                 "policy_id": policy_id,
                 "school": school.slug,
@@ -287,7 +309,8 @@ class KnowledgeBase:
                 "text": clause.text,
                 "lead_in": clause.lead_in,
                 "words": clause.words,
-                "terms": " ".join(stems(clause.text)),
+                "terms": " ".join(stems(body)),
+                "context": " ".join(stems(context)),
             }
 
     def _archive(self, policy_id: int, version: int) -> None:
