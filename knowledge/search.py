@@ -44,8 +44,10 @@ CONTEXT_CREDIT = 0.6
 """Words in a clause's lead-in or the sentence before it frame it, so count less."""
 SECTION_CREDIT = 0.5
 """Words in the section heading count less again."""
-BM25_SHARE_WEIGHT = 0.08
+BM25_SHARE_WEIGHT = 0.4
 """bm25 breaks ties between clauses that cover the question equally."""
+OTHER_AUDIENCE_PENALTY = 0.2
+"""A staff member asking about themselves wants the rules for staff, not for parents."""
 LENGTH_FREE_WORDS = 45
 LENGTH_PENALTY = 0.0015
 """Per word over LENGTH_FREE_WORDS: prefer the shorter of two equal answers."""
@@ -61,6 +63,12 @@ UNKNOWN_WEIGHT_FACTOR = 0.7
 known word: high enough that off-topic questions abstain, low enough that one
 stray word does not sink a good match."""
 
+_OTHER_AUDIENCE_RE = re.compile(
+    r"^(?:[^:]{0,60}:\s*)?(?:the\s+)?(?:parents?|carers?|parents/carers|pupils?|learners?|"
+    r"students?|children)\b[^.:;]{0,40}?\b(?:should|must|are|will|may|can)\b",
+    re.IGNORECASE,
+)
+"""A clause addressed to pupils or parents ("Parents/carers should not use...")."""
 _YEAR_GROUP_RE = re.compile(r"\b(?:yr|year|y)\s?(?:\d{1,2}|r)s?\b")
 _TYPO_MIN_LENGTH = 5
 _TYPO_CUTOFF = 85.0
@@ -362,7 +370,8 @@ class Searcher:
         credits = [self._credit(c, layers) for c in concepts]
         gained = sum(credit * c.weight for credit, c in zip(credits, concepts, strict=True))
         matched = sum(
-            1 for credit, c in zip(credits, concepts, strict=True)
+            1
+            for credit, c in zip(credits, concepts, strict=True)
             if credit >= BROADER_CREDIT and not c.optional
         )
         return min(gained / required, 1.0), matched
@@ -377,12 +386,15 @@ class Searcher:
         if not candidates:
             return SearchResult(question, school.slug, (), False, offer_report, labels)
         best_rank = min(c.rank for c in candidates)
+        first_person = any(c.label == "staff (implied)" for c in concepts)
         scored: list[Match] = []
         for candidate in candidates:
             coverage, matched = self._coverage(concepts, candidate)
             bm25_share = candidate.rank / best_rank if best_rank else 0.0
             length_penalty = LENGTH_PENALTY * max(0, candidate.words - LENGTH_FREE_WORDS)
             score = coverage + BM25_SHARE_WEIGHT * bm25_share - length_penalty
+            if first_person and _OTHER_AUDIENCE_RE.match(candidate.text):
+                score -= OTHER_AUDIENCE_PENALTY
             scored.append(candidate.to_match(score, coverage, matched))
         scored.sort(key=lambda m: (-m.score, m.clause_id))
         top = scored[0]
