@@ -63,6 +63,7 @@ class _Line:
     hint: str  # "text" or a structured Block kind
     level: int = 0
     page: int | None = None
+    heading: bool = False  # a heading with its paragraph on the next line (see _units)
 
 
 @dataclass
@@ -104,6 +105,48 @@ _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "mr.", "mrs.", "ms.", "dr.", "st.", "n
 _HYPHEN_WRAP_RE = re.compile(r"[A-Za-z]-$")
 _OCR_IF_RE = re.compile(r"(?:(?<=^\d\.)|(?<=^\d\d\.)|(?<![\w.]))1f(?=\s+[a-z])")
 _WORD_RE = re.compile(r"[A-Za-z]+")
+_OPEN_ENDINGS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "with",
+        "that",
+        "which",
+        "who",
+        "as",
+        "is",
+        "are",
+        "be",
+        "not",
+        "must",
+        "should",
+        "will",
+        "may",
+        "can",
+        "any",
+        "all",
+        "this",
+        "these",
+        "their",
+        "his",
+        "her",
+        "its",
+        "our",
+        "your",
+    }
+)
+"""Words a heading never ends on, but a hard-wrapped line often does."""
 
 
 # --- pass 1: lines ------------------------------------------------------------
@@ -149,6 +192,12 @@ def _is_table_row(line: _Line) -> bool:
     return line.hint == "table_row" or (line.hint == "text" and "\t" in line.text)
 
 
+def _toc_key(text: str) -> str:
+    """A contents entry and its heading compare equal without leaders and page numbers."""
+    text = _TOC_LINE_RE.sub("", text)
+    return " ".join(re.sub(r"[.…]{2,}", " ", text).split()).casefold()
+
+
 def _drop_noise(lines: list[_Line]) -> list[_Line]:
     """Remove TOC entries, page numbers, detached paragraph numbers, glyph-only
     lines and running headers that repeat as standalone lines."""
@@ -161,14 +210,18 @@ def _drop_noise(lines: list[_Line]) -> list[_Line]:
     seen: set[str] = set()
     kept: list[_Line] = []
     in_toc = False
+    remaining = Counter(_toc_key(line.text) for line in lines)
     for line in lines:
         text = line.text
+        remaining[_toc_key(text)] -= 1
         if _TOC_HEADING_RE.match(text.rstrip(":")):
             in_toc = True
             continue
         if in_toc:
             if _TOC_LINE_RE.search(text) or _NUMBER_ONLY_RE.match(text):
                 continue
+            if remaining[_toc_key(text)] > 0 and len(text.split()) <= 12:
+                continue  # an entry without a page number: its heading comes later
             in_toc = False
         if _TOC_LINE_RE.search(text) and len(text.split()) <= 12:
             continue
@@ -230,8 +283,44 @@ def _is_caps_heading(text: str) -> bool:
     )
 
 
+def _title_case(text: str) -> bool:
+    """Whether every word longer than three letters starts with a capital."""
+    long_words = [w for w in text.split() if len(w) > 3]
+    return all(w[0].isupper() for w in long_words)
+
+
+def _is_inline_heading(line: _Line, previous: _Line | None, following: _Line | None) -> bool:
+    """A short numbered or title-case line with its paragraph straight after it
+    in the same block: PDF text rarely keeps a blank line after a heading.
+
+    It must start the block or follow a finished sentence, and the next line
+    must read as running text, so a hard-wrapped sentence or a list of names
+    is never cut.
+    """
+    if line.hint != "text" or following is None or following.block != line.block:
+        return False
+    if previous is not None and previous.block == line.block and previous.text[-1] not in ".!?":
+        return False
+    text, number, bulleted = _strip_markers(line.text)
+    if bulleted or not text or not text[0].isupper() or text[-1] in _TERMINAL + ",":
+        return False
+    if ":" in text or _words(text) > 8 or "\t" in text:
+        return False
+    if text.split()[-1].casefold() in _OPEN_ENDINGS:
+        return False
+    if number is None:
+        if _words(text) > 6 or not _title_case(text):
+            return False
+    elif not number[0].isdigit():
+        return False
+    body = following.text
+    return body[:1].isupper() and not _title_case(body) and not _strip_markers(body)[1]
+
+
 def _starts_new_unit(line: _Line, previous: _Line | None) -> bool:
     if line.hint != "text" or _is_table_row(line):
+        return True
+    if line.heading or (previous is not None and previous.heading):
         return True
     if previous is not None and (
         previous.text.endswith(":")
@@ -282,6 +371,10 @@ def _units(lines: list[_Line]) -> list[_Unit]:
     vocabulary = {w.casefold() for line in lines for w in _WORD_RE.findall(line.text)}
     units: list[_Unit] = []
     block_sizes = Counter(line.block for line in lines)
+    for index, line in enumerate(lines):
+        before = lines[index - 1] if index else None
+        after = lines[index + 1] if index + 1 < len(lines) else None
+        line.heading = _is_inline_heading(line, before, after)
     previous: _Line | None = None
     for line in lines:
         current = units[-1] if units else None
@@ -297,9 +390,14 @@ def _units(lines: list[_Line]) -> list[_Unit]:
             current.standalone = False
         else:
             unit = _make_unit(line)
-            unit.standalone = block_sizes[line.block] == 1 or _is_caps_heading(line.text)
+            unit.standalone = (
+                block_sizes[line.block] == 1 or _is_caps_heading(line.text) or line.heading
+            )
             units.append(unit)
         previous = line
+    for unit in units:
+        if not unit.hinted:  # emphasis that spanned a hard wrap: *"Christ is ...\n... together"*
+            unit.text = _MD_EMPHASIS_RE.sub(r"\2", unit.text)
     return units
 
 
@@ -312,7 +410,8 @@ def _ends_open(text: str) -> bool:
 
 def _join_broken_sentences(units: list[_Unit]) -> list[_Unit]:
     """A blank line in the middle of a sentence (common in PDF exports) leaves
-    a fragment that starts in lower case: put it back where it belongs."""
+    a fragment that starts in lower case: put it back where it belongs, unless
+    what comes before is a title-case heading ("Devices", then "iPads are...")."""
     vocabulary = {w.casefold() for u in units for w in _WORD_RE.findall(u.text)}
     out: list[_Unit] = []
     for unit in units:
@@ -324,6 +423,7 @@ def _join_broken_sentences(units: list[_Unit]) -> list[_Unit]:
             and previous.kind in ("para", "item")
             and unit.text[:1].islower()
             and _ends_open(previous.text)
+            and not (_looks_like_heading(previous) and _title_case(previous.text))
         ):
             previous.text = _join_wrapped(previous.text, unit.text, vocabulary)
             previous.standalone = False
@@ -371,22 +471,45 @@ def _heading_depth(number: str | None) -> int:
     return max(len(parts), 1)
 
 
+def _list_entry_like(unit: _Unit) -> bool:
+    """A short unpunctuated line of body text, such as two list entries that a
+    hard wrap left on one line ("Computer Misuse Act 1990 Defamation Act 1996")."""
+    text = unit.text
+    return (
+        unit.kind == "para"
+        and not unit.hinted
+        and bool(text)
+        and text[0].isupper()
+        and text[-1] not in _TERMINAL
+        and _words(text) <= 16
+    )
+
+
 def _classify(units: list[_Unit]) -> list[_Unit]:
     """Promote heading-like lines to headings, except runs of three or more,
-    which are a list typed without bullets (legislation, related policies)."""
+    which are a list typed without bullets (legislation, related policies).
+
+    A run may pass over short unpunctuated lines that are not heading-like
+    themselves (two entries on one line): they belong to the list too, and
+    the list is not cut into pieces whose ends would pass for headings.
+    """
     candidates = [
         u.kind != "heading" and _looks_like_heading(u) and u.number is None for u in units
     ]
+    in_list = [False] * len(units)
+    start = 0
+    while start < len(units):
+        end = start
+        while end < len(units) and (candidates[end] or _list_entry_like(units[end])):
+            end += 1
+        members = [index for index in range(start, end) if candidates[index]]
+        if len(members) >= 3:
+            for index in range(members[0], members[-1] + 1):
+                in_list[index] = True
+        start = max(end, start + 1)
     out: list[_Unit] = []
     for index, unit in enumerate(units):
-        run_start = index
-        while run_start > 0 and candidates[run_start - 1]:
-            run_start -= 1
-        run_end = index
-        while run_end + 1 < len(units) and candidates[run_end + 1]:
-            run_end += 1
-        in_run = candidates[index] and run_end - run_start >= 2
-        if in_run:
+        if in_list[index]:
             unit = replace(unit, kind="item", level=0)
         elif unit.kind != "heading" and _looks_like_heading(unit):
             label = f"{unit.number} {unit.text}" if unit.number else unit.text
@@ -475,6 +598,9 @@ class _Scope:
     level: int
     label: bool
     number_style: str | None = None
+    number: str | None = None  # the paragraph number of the lead-in, which its items share
+    nested: bool = False  # a list item introducing items nested deeper than itself
+    parent: _Scope | None = None  # the list a nested lead-in item belongs to
 
 
 class _ClauseWriter:
@@ -484,6 +610,7 @@ class _ClauseWriter:
         self.clauses: list[Clause] = []
         self.headings: list[tuple[int, str]] = []
         self.sub_label: tuple[int, str] | None = None
+        self.label: str | None = None  # "Staff protocol:" naming the lead-in and list after it
         self.scope: _Scope | None = None
         self.pending_items: list[_Unit] = []
 
@@ -491,6 +618,8 @@ class _ClauseWriter:
 
     def section(self) -> tuple[str, ...]:
         path = [text for _, text in self.headings]
+        if self.label is not None:
+            path.append(self.label)
         if self.scope is not None and self.scope.label and self.scope.mode == "paragraphs":
             path.append(self.scope.text.rstrip(":").strip())
         if self.sub_label is not None:
@@ -501,9 +630,19 @@ class _ClauseWriter:
         self.flush()
         self.scope = None
         self.sub_label = None
-        while self.headings and self.headings[-1][0] >= unit.level:
+        self.label = None
+        level = unit.level
+        numbered = [(lvl, text) for lvl, text in self.headings if text[:1].isdigit()]
+        if not unit.hinted and numbered and not unit.text[:1].isdigit():
+            # An unnumbered heading inside numbered sections ("6. Safeguarding",
+            # then "Reporting concerns") is a sub-heading, unless it is written
+            # in capitals like its numbered neighbours: then its number was lost.
+            parent_level, parent = numbered[-1]
+            if not (_is_caps_heading(parent) and _is_caps_heading(unit.text)):
+                level = parent_level + 1
+        while self.headings and self.headings[-1][0] >= level:
             self.headings.pop()
-        self.headings.append((unit.level, unit.text.rstrip(":").strip()))
+        self.headings.append((level, unit.text.rstrip(":").strip()))
 
     # emitting -------------------------------------------------------------------
 
@@ -522,28 +661,22 @@ class _ClauseWriter:
         if not items:
             return
         lead_in = self.scope.text if self.scope is not None else None
+        number = self.scope.number if self.scope is not None else None
         if len(items) > 1 and all(_words(i.text) <= TINY_ITEM_WORDS for i in items):
             body = "\n".join(f"• {i.text}" for i in items)
             if _words(body) + (_words(lead_in) if lead_in else 0) <= MAX_CLAUSE_WORDS:
                 text = f"{lead_in}\n{body}" if lead_in else body
-                self.clauses.append(Clause(len(self.clauses), self.section(), text, None, lead_in))
+                clause = Clause(len(self.clauses), self.section(), text, number, lead_in)
+                self.clauses.append(clause)
                 return
         for item in items:
-            self.emit(item.text, item.number, lead_in)
+            self.emit(item.text, item.number or number, lead_in)
 
     # the walk -----------------------------------------------------------------
 
-    def item(self, unit: _Unit, following: _Unit | None) -> None:
+    def item(self, unit: _Unit, following: _Unit | None, is_label: bool) -> None:
         if self.scope is not None and self.scope.mode == "pending":
             self.scope.mode = "list"
-        is_label = (
-            _words(unit.text) <= 2
-            and unit.text[:1].isupper()
-            and unit.text[-1:] not in _TERMINAL
-            and following is not None
-            and following.kind == "item"
-            and (_words(following.text) > TINY_ITEM_WORDS or following.level > unit.level)
-        )
         if is_label:
             self.flush()
             self.sub_label = (unit.level, unit.text)
@@ -551,51 +684,74 @@ class _ClauseWriter:
         if self.sub_label is not None and unit.level < self.sub_label[0]:
             self.flush()
             self.sub_label = None
-        if (
-            self.scope is not None
-            and self.scope.number_style is not None
-            and _number_style(unit.number) == self.scope.number_style
-        ):
-            self.flush()  # the next numbered paragraph closes a nested list
-            self.scope = None
+        closed = False
+        while self.scope is not None and self.scope.mode == "list" and self.ends_list(unit):
+            self.flush()
+            self.scope = self.scope.parent  # back to the list the closed one sat in
+            closed = True
         if unit.text.endswith(":") and following is not None and following.kind == "item":
             self.flush()
-            self.open_scope(unit.text, label=False, level=unit.level, mode="list")
-            if self.scope is not None:
-                self.scope.number_style = _number_style(unit.number)
+            parent = self.scope if self.scope is not None and self.scope.mode == "list" else None
+            nested = following.level > unit.level
+            lead_in = f"{parent.text} {unit.text}" if parent is not None else unit.text
+            self.scope = _Scope(
+                lead_in,
+                "list",
+                following.level if nested else unit.level,
+                label=False,
+                number_style=_number_style(unit.number),
+                number=unit.number or (parent.number if parent is not None else None),
+                nested=nested,
+                parent=parent,
+            )
             return
-        if self.scope is not None and self.scope.mode == "list":
-            if unit.level < self.scope.level and not unit.hinted:
-                self.flush()
-                self.scope = None
-                self.emit(unit.text, unit.number)
-                return
+        if closed and self.scope is None:
+            self.emit(unit.text, unit.number)
+            return
         self.pending_items.append(unit)
 
+    def ends_list(self, unit: _Unit) -> bool:
+        """Whether a list item closes the innermost open list: the next paragraph
+        number in the lead-in's own style ("8." after "7. ... :"), an item back at
+        the level of the item that opened a nested list, or a shallower text line."""
+        scope = self.scope
+        if scope is None:
+            return False
+        if scope.number_style is not None and _number_style(unit.number) == scope.number_style:
+            return True
+        return unit.level < scope.level and (not unit.hinted or scope.nested)
+
     def paragraph(self, unit: _Unit, following: _Unit | None) -> None:
+        self.flush()  # items collected so far come before this paragraph
         if self.scope is not None and self.scope.mode == "list":
-            self.flush()
             self.scope = None
-        if self.scope is not None and self.scope.mode == "pending":
-            self.scope.mode = "paragraphs" if self.scope.label else "list"
-            if self.scope.mode == "list":
-                self.flush()
-                self.scope = None
         self.sub_label = None
+        opens_list = unit.text.endswith(":") and following is not None and following.kind == "item"
+        if self.scope is not None and self.scope.mode == "pending":
+            if opens_list and not _is_label(unit):
+                # "Staff protocol:" then "Where a post is made, staff must:" and a list:
+                # the label names what follows; the sentence is the lead-in.
+                self.label = self.scope.text.rstrip(":").strip()
+                self.scope = None
+            else:
+                self.scope.mode = "paragraphs"
         if unit.text.endswith(":") and following is not None and following.kind != "heading":
-            self.flush()
             level = following.level if following.kind == "item" else unit.level
             if _is_label(unit):
+                self.label = None
                 self.open_scope(unit.text, label=True, level=level, mode="pending")
+                return
+            if following.kind != "item":
+                self.scope = None  # it introduces no list: a statement of its own
+                self.emit(unit.text, unit.number)
                 return
             lead_in = _lead_in_sentence(unit.text)
             before = unit.text[: len(unit.text) - len(lead_in)].strip()
             if before:
                 self.emit(before, unit.number)
-            if following.kind == "item":
-                self.open_scope(lead_in, label=False, level=following.level, mode="list")
-            else:
-                self.emit(unit.text, unit.number)
+            self.open_scope(lead_in, label=False, level=following.level, mode="list")
+            if self.scope is not None:
+                self.scope.number = unit.number
             return
         self.emit(unit.text, unit.number, self.lead_in_for_paragraph())
 
@@ -652,6 +808,40 @@ def _drop_title(units: list[_Unit]) -> list[_Unit]:
     return out
 
 
+def _label_like(unit: _Unit) -> bool:
+    """A one- or two-word capitalised list item with no closing punctuation,
+    and not a "Name: address" entry of a list of contacts or links."""
+    return (
+        unit.kind == "item"
+        and _words(unit.text) <= 2
+        and unit.text[:1].isupper()
+        and unit.text[-1:] not in _TERMINAL
+        and not re.search(r"[:@]|\.\w", unit.text)
+    )
+
+
+def _is_item_label(units: Sequence[_Unit], index: int) -> bool:
+    """Whether a list item names the group of items under it ("- Staff", "- SLT").
+
+    It does when the items that follow it, up to the next such name, are nested
+    deeper or include one that is more than a tiny phrase; a list of tiny
+    names ("- Engaging", "- Informative") is just a list.
+    """
+    unit = units[index]
+    if not _label_like(unit):
+        return False
+    group: list[_Unit] = []
+    for following in units[index + 1 :]:
+        if following.kind != "item" or following.level < unit.level:
+            break
+        if following.level == unit.level and _label_like(following):
+            break
+        group.append(following)
+    return bool(group) and (
+        group[0].level > unit.level or any(_words(g.text) > TINY_ITEM_WORDS for g in group)
+    )
+
+
 def _walk(units: list[_Unit]) -> Iterator[Clause]:
     writer = _ClauseWriter()
     for index, unit in enumerate(units):
@@ -661,7 +851,7 @@ def _walk(units: list[_Unit]) -> Iterator[Clause]:
         elif unit.kind == "row":
             writer.row(unit)
         elif unit.kind == "item":
-            writer.item(unit, following)
+            writer.item(unit, following, _is_item_label(units, index))
         else:
             writer.paragraph(unit, following)
     writer.flush()
