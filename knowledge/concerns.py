@@ -6,7 +6,8 @@ costs a click; missing a disclosure can cost a child. The rules:
 
 - a disclosure cue ("told me not to tell anyone", "hits her", "self-harm");
 - a child together with an aggravating cue ("late at night", "scared");
-- another adult contacting a child ("a TA messaging a year 6 boy").
+- another adult contacting a child ("a TA messaging a year 6 boy"), unless the
+  message only asks what the rules are ("can a TA text pupils about homework?").
 
 Contact aimed at the speaker ("a pupil added me") is a question about
 professional boundaries, answered from the policy, unless aggravated.
@@ -16,37 +17,61 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from knowledge import lexicon as lexicon_module
 from knowledge.lexicon import Lexicon, Phrase
-from knowledge.text import fold, stem
+from knowledge.text import expand_negations, fold, stem
 
 _YEAR_GROUP_RE = re.compile(r"\b(?:yr|year|y)\s?(?:\d{1,2}|r)s?\b")
+_RULE_QUESTION_RE = re.compile(
+    r"^\s*(?:(?:can|could|may|should|must|do|does|are|is)\s+(?:a|an|the|staff|teachers?|tas?|"
+    r"colleagues?|we|parents?|governors?|volunteers?)\b|is it (?:ok|okay|alright|allowed|"
+    r"acceptable)\s+for\b|are (?:staff|teachers|tas|we) allowed\b|what (?:are|is) the rules?\b)",
+    re.IGNORECASE,
+)
+"""A question about what the rules are, not an account of something that happened."""
 _FUZZY_MIN_LENGTH = 6
 _FUZZY_CUTOFF = 85.0
 
 
-def _positions(sequence: Sequence[str], phrases: Sequence[Phrase]) -> list[tuple[int, int]]:
-    """(start, end) of every cue phrase in the stemmed message, typo-tolerant
-    for single longer words ("colleage")."""
-    found: list[tuple[int, int]] = []
-    for phrase in phrases:
-        size = len(phrase)
-        for start in range(len(sequence) - size + 1):
-            window = sequence[start : start + size]
-            if tuple(window) == phrase or (
-                size == 1
-                and len(phrase[0]) >= _FUZZY_MIN_LENGTH
-                and fuzz.ratio(window[0], phrase[0]) >= _FUZZY_CUTOFF
-            ):
-                found.append((start, start + size))
-    return found
+class _CueIndex:
+    """Cue phrases indexed by first stem, so a message is scanned once."""
+
+    def __init__(self, phrases: Sequence[Phrase]) -> None:
+        self.by_first: dict[str, list[Phrase]] = {}
+        for phrase in phrases:
+            self.by_first.setdefault(phrase[0], []).append(phrase)
+        self.single_words = sorted(
+            p[0] for p in phrases if len(p) == 1 and len(p[0]) >= _FUZZY_MIN_LENGTH
+        )
+
+    def spans(self, sequence: Sequence[str]) -> list[tuple[int, int]]:
+        """(start, end) of every cue in the stemmed message; single long words
+        also match when misspelt ("colleage")."""
+        found: list[tuple[int, int]] = []
+        for start, word in enumerate(sequence):
+            for phrase in self.by_first.get(word, ()):
+                end = start + len(phrase)
+                if tuple(sequence[start:end]) == phrase:
+                    found.append((start, end))
+            if word not in self.by_first and len(word) >= _FUZZY_MIN_LENGTH and self.single_words:
+                if process.extractOne(
+                    word, self.single_words, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF
+                ):
+                    found.append((start, start + 1))
+        return found
+
+
+@lru_cache(maxsize=8)
+def _indexes(lexicon: Lexicon) -> dict[str, _CueIndex]:
+    return {kind: _CueIndex(phrases) for kind, phrases in lexicon.concern_cues.items()}
 
 
 def _stemmed(message: str, lexicon: Lexicon) -> list[str]:
-    text = _YEAR_GROUP_RE.sub(" pupil ", fold(message))
+    text = _YEAR_GROUP_RE.sub(" pupil ", expand_negations(fold(message)))
     words = lexicon.expand_abbreviations(re.findall(r"[a-z0-9]+", text))
     return [stem(word) for word in words]
 
@@ -54,22 +79,23 @@ def _stemmed(message: str, lexicon: Lexicon) -> list[str]:
 def looks_like_concern(message: str, lexicon: Lexicon | None = None) -> bool:
     """True when the message should be offered the "report a concern" button."""
     lexicon = lexicon or lexicon_module.load()
-    cues = lexicon.concern_cues
+    cues = _indexes(lexicon)
+    empty = _CueIndex(())
     sequence = _stemmed(message, lexicon)
     if not sequence:
         return False
-    if _positions(sequence, cues.get("disclosure", ())):
+    if cues.get("disclosure", empty).spans(sequence):
         return True
-    children = _positions(sequence, cues.get("child", ()))
-    if not children:
+    if not cues.get("child", empty).spans(sequence):
         return False
-    if _positions(sequence, cues.get("aggravating", ())):
+    if cues.get("aggravating", empty).spans(sequence):
         return True
-    speaker = {phrase[0] for phrase in cues.get("speaker", ()) if phrase}
+    if _RULE_QUESTION_RE.match(message):
+        return False
+    speaker = {phrase[0] for phrase in lexicon.concern_cues.get("speaker", ()) if phrase}
     contacts = [
         (start, end)
-        for start, end in _positions(sequence, cues.get("contact", ()))
+        for start, end in cues.get("contact", empty).spans(sequence)
         if not (end < len(sequence) and sequence[end] in speaker)
     ]
-    adults = _positions(sequence, cues.get("adult", ()))
-    return bool(contacts and adults)
+    return bool(contacts and cues.get("adult", empty).spans(sequence))

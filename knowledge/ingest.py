@@ -4,7 +4,6 @@ written, so one bad file leaves the knowledge base exactly as it was."""
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,8 @@ from knowledge.loaders import load_document
 from knowledge.metadata import PolicyMetadata, extract_metadata
 from knowledge.segment import Clause, document_lines, segment
 from knowledge.store import IngestOutcome, KnowledgeBase
+from knowledge.text import slugify
 
-_SLUG_RE = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,6 @@ class ParsedPolicy:
     clauses: tuple[Clause, ...]
 
 
-def slugify(text: str) -> str:
-    return _SLUG_RE.sub("-", text.casefold()).strip("-") or "policy"
-
-
 def parse_policy(path: Path) -> ParsedPolicy:
     """Read, segment and describe one policy file (raises DocumentError)."""
     blocks = load_document(path)
@@ -37,7 +32,7 @@ def parse_policy(path: Path) -> ParsedPolicy:
     fallback = path.stem.replace("-", " ").replace("_", " ").strip().title() or "Policy"
     metadata = extract_metadata(document_lines(blocks), fallback)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return ParsedPolicy(slugify(path.stem), path.name, digest, metadata, clauses)
+    return ParsedPolicy(slugify(path.stem) or "policy", path.name, digest, metadata, clauses)
 
 
 def ingest_files(
@@ -46,7 +41,7 @@ def ingest_files(
     """Parse every file first, then store them all in one transaction."""
     parsed = [parse_policy(Path(path)) for path in paths]
     with kb.db.atomic():
-        school = kb.ensure_school(slugify(school_slug), school_name)
+        school = kb.ensure_school(school_slug, school_name)
         return [
             kb.ingest(school, p.key, p.source_name, p.sha256, p.metadata, p.clauses) for p in parsed
         ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.errors import GuidebotError
-from knowledge.text import stems, tokens
+from knowledge.text import expand_negations, fold, stems, tokens
 
 DEFAULT_LEXICON = Path(__file__).with_name("lexicon.toml")
 
@@ -32,7 +32,7 @@ class Group:
     broader: tuple[Phrase, ...] = ()
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: built once, then cached
 class Lexicon:
     abbreviations: dict[str, list[str]] = field(default_factory=dict)
     filler: frozenset[str] = frozenset()
@@ -42,6 +42,13 @@ class Lexicon:
     concern_cues: dict[str, tuple[Phrase, ...]] = field(default_factory=dict)
     first_person_markers: frozenset[str] = frozenset()
     first_person_implies: tuple[Phrase, ...] = ()
+
+    @property
+    def known_stems(self) -> frozenset[str]:
+        """Every single word the lexicon knows, as stems (typo targets)."""
+        return frozenset(
+            part for group in self.groups for phrase in group.terms for part in phrase
+        )
 
     def expand_abbreviations(self, words: Iterable[str]) -> list[str]:
         out: list[str] = []
@@ -61,7 +68,7 @@ class Lexicon:
 def _phrases(raw: Iterable[str]) -> tuple[Phrase, ...]:
     seen: dict[Phrase, None] = {}
     for text in raw:
-        phrase = tuple(stems(text))
+        phrase = tuple(stems(expand_negations(fold(text))))
         if phrase:
             seen[phrase] = None
     return tuple(seen)

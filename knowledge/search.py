@@ -26,7 +26,7 @@ from knowledge import lexicon as lexicon_module
 from knowledge.concerns import looks_like_concern
 from knowledge.lexicon import Lexicon, Phrase
 from knowledge.store import KnowledgeBase
-from knowledge.text import fold, stem, stems
+from knowledge.text import expand_negations, fold, stem, stems
 
 MAX_QUESTION_CHARS = 2000
 """Longer messages are cut here before analysis; nobody types a longer question."""
@@ -181,6 +181,8 @@ class Searcher:
         self.lexicon: Lexicon = lexicon_module.load(tuple(extra_lexicons))
         self._vocabulary = _Vocabulary()
         self._section_terms: dict[str, _Terms] = {}
+        self._lexicon_stems = self.lexicon.known_stems
+        self._not_targets = self.lexicon.filler | self.lexicon.common
 
     # statistics ----------------------------------------------------------------
 
@@ -196,7 +198,10 @@ class Searcher:
             self.kb.generation,
             int(count),
             {t: int(d) for t, d in rows},
-            [t for t, _ in rows if not t.isdigit() and len(t) >= 4],
+            sorted(
+                {t for t, _ in rows if not t.isdigit() and len(t) >= 4} | self._lexicon_stems
+                - self._not_targets
+            ),
         )
         return self._vocabulary
 
@@ -208,9 +213,10 @@ class Searcher:
     def analyse(self, question: str) -> list[Concept]:
         """The concepts a question is about, weighted by how telling they are."""
         vocab = self._stats()
-        text = _YEAR_GROUP_RE.sub(" pupil ", fold(question[:MAX_QUESTION_CHARS]))
+        text = expand_negations(fold(question[:MAX_QUESTION_CHARS]))
+        text = _YEAR_GROUP_RE.sub(" pupil ", text)
         words = self.lexicon.expand_abbreviations(re.findall(r"[a-z0-9]+", text))
-        stemmed = [stem(w) for w in words]
+        stemmed = [self._correct(stem(w), vocab) for w in words]
         concepts: dict[str, Concept] = {}
         position = 0
         while position < len(stemmed):
@@ -227,11 +233,10 @@ class Searcher:
                 continue
             if len(word) < 2 and not word.isdigit():
                 continue
-            corrected = self._correct(stemmed_word, vocab)
             common = word in self.lexicon.common or stemmed_word in self.lexicon.common
             concepts.setdefault(
-                corrected,
-                Concept(corrected, ((corrected,),), optional=word.isdigit(), common=common),
+                stemmed_word,
+                Concept(stemmed_word, ((stemmed_word,),), optional=word.isdigit(), common=common),
             )
         if self.lexicon.first_person_markers.intersection(words):
             concepts.setdefault(
@@ -241,10 +246,14 @@ class Searcher:
         return [self._weigh(c, vocab) for c in concepts.values()]
 
     def _correct(self, stemmed_word: str, vocab: _Vocabulary) -> str:
-        """Map a misspelt word onto the knowledge base's own vocabulary."""
-        if stemmed_word in vocab.df or len(stemmed_word) < _TYPO_MIN_LENGTH:
-            return stemmed_word
-        if stemmed_word.isdigit():
+        """Map a misspelt word onto a word the policies or the lexicon use, but
+        never onto a filler or everyday word ("weather" is not "whether")."""
+        if (
+            len(stemmed_word) < _TYPO_MIN_LENGTH
+            or stemmed_word.isdigit()
+            or stemmed_word in vocab.df
+            or stemmed_word in self._lexicon_stems
+        ):
             return stemmed_word
         best = process.extractOne(
             stemmed_word, vocab.words, scorer=fuzz.ratio, score_cutoff=_TYPO_CUTOFF

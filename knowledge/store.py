@@ -23,7 +23,7 @@ import sqlite_utils
 from knowledge.errors import GuidebotError, UnknownSchoolError
 from knowledge.metadata import PolicyMetadata
 from knowledge.segment import Clause
-from knowledge.text import stems
+from knowledge.text import slugify, stems
 
 SECTION_SEPARATOR = " › "
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
@@ -33,9 +33,9 @@ FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
-    db["schools"].create({"slug": str, "name": str, "tag": str, "created_at": str}, pk="slug")
-    db["schools"].create_index(["tag"], unique=True)
-    db["policies"].create(
+    db.table("schools").create({"slug": str, "name": str, "tag": str, "created_at": str}, pk="slug")
+    db.table("schools").create_index(["tag"], unique=True)
+    db.table("policies").create(
         {
             "id": int,
             "school": str,
@@ -56,8 +56,8 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         foreign_keys=[("school", "schools", "slug")],
         not_null={"school", "key", "title", "sha256", "version"},
     )
-    db["policies"].create_index(["school", "key"], unique=True)
-    db["clauses"].create(
+    db.table("policies").create_index(["school", "key"], unique=True)
+    db.table("clauses").create(
         {
             "id": int,
             "policy_id": int,
@@ -75,12 +75,12 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("policy_id", "policies", "id"), ("school", "schools", "slug")],
     )
-    db["clauses"].create_index(["policy_id", "ord"])
-    db["clauses"].enable_fts(
+    db.table("clauses").create_index(["policy_id", "ord"])
+    db.table("clauses").enable_fts(
         ["text", "section", "school_tag"], create_triggers=True, tokenize=FTS_TOKENIZER
     )
     db.execute("CREATE VIRTUAL TABLE clauses_fts_vocab USING fts5vocab(clauses_fts, 'row')")
-    db["clause_history"].create(
+    db.table("clause_history").create(
         {
             "id": int,
             "policy_id": int,
@@ -94,7 +94,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("policy_id", "policies", "id")],
     )
-    db["clause_history"].create_index(["policy_id", "version"])
+    db.table("clause_history").create_index(["policy_id", "version"])
 
 
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
@@ -103,20 +103,29 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
 """Named, ordered, applied once each. Append; never edit or reorder."""
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply every migration not yet recorded; return the names applied."""
+def run_migrations(
+    db: sqlite_utils.Database,
+    migrations: Sequence[tuple[str, Callable[[sqlite_utils.Database], None]]],
+) -> list[str]:
+    """Apply, in order, every named migration not yet recorded; return those applied.
+    Each runs in its own transaction together with the record that it ran."""
     if "_migrations" not in db.table_names():
-        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
-    done = {row["name"] for row in db["_migrations"].rows}
+        db.table("_migrations").create({"name": str, "applied_at": str}, pk="name")
+    done = {row["name"] for row in db.table("_migrations").rows}
     applied: list[str] = []
-    for name, step in MIGRATIONS:
+    for name, step in migrations:
         if name in done:
             continue
         with db.atomic():
             step(db)
-            db["_migrations"].insert({"name": name, "applied_at": _now()})
+            db.table("_migrations").insert({"name": name, "applied_at": _now()})
         applied.append(name)
     return applied
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Bring the knowledge-base tables up to date."""
+    return run_migrations(db, MIGRATIONS)
 
 
 # --- records ----------------------------------------------------------------------
@@ -209,29 +218,35 @@ class KnowledgeBase:
     # schools -----------------------------------------------------------------
 
     def ensure_school(self, slug: str, name: str | None = None) -> School:
+        """The school with this short name, created if new. "St Mary's" and
+        "st-mary-s" are the same school."""
+        typed, slug = slug, slugify(slug)
+        if not slug:
+            raise GuidebotError(f"{typed!r} cannot be a school's short name: use letters or digits")
         row = self.db.execute(
             "SELECT slug, name, tag FROM schools WHERE slug = ?", [slug]
         ).fetchone()
         if row is not None:
             if name and name != row[1]:
-                self.db["schools"].update(slug, {"name": name})
+                self.db.table("schools").update(slug, {"name": name})
                 return School(slug, name, row[2])
             return School(*row)
         with self.db.atomic():
             count = self.db.execute("SELECT count(*) FROM schools").fetchone()[0]
             tag = f"sch{count + 1}x{hashlib.sha256(slug.encode()).hexdigest()[:6]}"
             display = name or slug.replace("-", " ").title()
-            self.db["schools"].insert(
+            self.db.table("schools").insert(
                 {"slug": slug, "name": display, "tag": tag, "created_at": _now()}
             )
         return School(slug, display, tag)
 
     def school(self, slug: str) -> School:
+        typed, slug = slug, slugify(slug)
         row = self.db.execute(
             "SELECT slug, name, tag FROM schools WHERE slug = ?", [slug]
         ).fetchone()
         if row is None:
-            raise UnknownSchoolError(slug)
+            raise UnknownSchoolError(typed)
         return School(*row)
 
     def schools(self) -> list[School]:
@@ -282,12 +297,13 @@ class KnowledgeBase:
             }
             replaced: int | None = None
             if existing is None:
-                policy_id = int(self.db["policies"].insert({**record, "version": 1}).last_pk)
+                inserted = self.db.table("policies").insert({**record, "version": 1})
+                policy_id = int(str(inserted.last_pk))
             else:
                 policy_id, replaced = existing[0], existing[1]
                 self._archive(policy_id, existing[1])
-                self.db["policies"].update(policy_id, {**record, "version": existing[1] + 1})
-            self.db["clauses"].insert_all(self._clause_rows(school, policy_id, clauses))
+                self.db.table("policies").update(policy_id, {**record, "version": existing[1] + 1})
+            self.db.table("clauses").insert_all(self._clause_rows(school, policy_id, clauses))
         self.generation += 1
         return IngestOutcome(self.policy(policy_id), len(clauses), replaced, unchanged=False)
 
@@ -315,8 +331,12 @@ class KnowledgeBase:
 
     def _archive(self, policy_id: int, version: int) -> None:
         self.db.execute(
-            """INSERT INTO clause_history (policy_id, version, ord, section, number, text, archived_at)
-               SELECT policy_id, ?, ord, section, number, text, ? FROM clauses WHERE policy_id = ?""",
+            """
+            INSERT INTO clause_history
+                (policy_id, version, ord, section, number, text, archived_at)
+            SELECT policy_id, ?, ord, section, number, text, ?
+            FROM clauses WHERE policy_id = ?
+            """,
             [version, _now(), policy_id],
         )
         self.db.execute("DELETE FROM clauses WHERE policy_id = ?", [policy_id])
@@ -326,7 +346,7 @@ class KnowledgeBase:
         return int(row.fetchone()[0])
 
     def policy(self, policy_id: int) -> PolicyRecord:
-        row = self.db["policies"].get(policy_id)
+        row = self.db.table("policies").get(policy_id)
         return PolicyRecord(
             id=row["id"],
             school=row["school"],
@@ -343,16 +363,17 @@ class KnowledgeBase:
         )
 
     def policies(self, school_slug: str) -> list[PolicyRecord]:
-        self.school(school_slug)
+        slug = self.school(school_slug).slug
         ids = self.db.execute(
-            "SELECT id FROM policies WHERE school = ? ORDER BY title", [school_slug]
+            "SELECT id FROM policies WHERE school = ? ORDER BY title", [slug]
         ).fetchall()
         return [self.policy(row[0]) for row in ids]
 
     def clauses(self, policy_id: int) -> list[dict[str, Any]]:
         return list(
             self.db.query(
-                "SELECT id, ord, section, number, text FROM clauses WHERE policy_id = ? ORDER BY ord",
+                "SELECT id, ord, section, number, text FROM clauses"
+                " WHERE policy_id = ? ORDER BY ord",
                 [policy_id],
             )
         )
