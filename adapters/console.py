@@ -12,11 +12,13 @@ from datetime import date
 from typing import TextIO
 
 from bot import wording
+from bot.storage import Operations
 from knowledge.errors import UnknownSchoolError
 from knowledge.search import MAX_QUESTION_CHARS, Match, Searcher, SearchResult
 from knowledge.store import KnowledgeBase
 
-SEE_ALSO_MIN_COVERAGE = 0.3
+SEE_ALSO_MIN_COVERAGE = 0.45
+"""A related clause must cover this much of the question, and two of its concepts."""
 WIDTH = 88
 
 
@@ -49,7 +51,7 @@ def render(result: SearchResult, contact: str | None, today: date | None = None)
         related = [
             m
             for m in result.matches[1:3]
-            if m.coverage >= SEE_ALSO_MIN_COVERAGE and m.text != best.text
+            if m.coverage >= SEE_ALSO_MIN_COVERAGE and m.matched >= 2 and m.text != best.text
         ]
         if related:
             parts.append(wording.see_also())
@@ -74,12 +76,13 @@ def school_contact(kb: KnowledgeBase, slug: str) -> str | None:
 
 def run_console(
     kb: KnowledgeBase,
+    searcher: Searcher,
     school: str,
     lines: Iterable[str],
     out: TextIO,
     interactive: bool,
 ) -> None:
-    searcher = Searcher(kb)
+    operations = Operations(kb.db)
     current = kb.school(school)
 
     def say(text: str) -> None:
@@ -115,6 +118,8 @@ def run_console(
         if len(line) > MAX_QUESTION_CHARS:
             say(wording.question_trimmed(MAX_QUESTION_CHARS))
         result = searcher.search(current.slug, line)
+        if not result.answered:
+            operations.record_gap(current.slug, line, result.offer_report)
         say(render(result, school_contact(kb, current.slug)))
     if interactive:
         out.write(wording.goodbye() + "\n")

@@ -8,6 +8,7 @@ adapter (the console chat); it imports it lazily, inside the command.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -38,6 +39,18 @@ class GuidebotGroup(click.Group):
             return super().invoke(ctx)
         except GuidebotError as exc:
             raise CliError(str(exc)) from exc
+
+
+def _searcher(kb: Any) -> Any:
+    """A Searcher with the school's own lexicon files, if GUIDEBOT_LEXICON names any
+    (several are separated by the platform's path separator, ':' on Linux)."""
+    from knowledge.search import Searcher
+
+    extra = [Path(p) for p in os.environ.get("GUIDEBOT_LEXICON", "").split(os.pathsep) if p]
+    for path in extra:
+        if not path.is_file():
+            raise CliError(f"GUIDEBOT_LEXICON names {path}, which is not a file")
+    return Searcher(kb, extra)
 
 
 def _open(ctx: click.Context) -> Any:
@@ -118,14 +131,13 @@ def ask(
     Example: guidebot ask --school st-annes --json "can I add a past pupil on facebook?"
     """
     from adapters.console import render, school_contact
-    from knowledge.search import Searcher
 
     if batch is not None and not as_json:
         raise CliError("--batch needs --json")
     if batch is None and not question:
         raise CliError("give a QUESTION, or --batch FILE with --json")
     kb = _open(ctx)
-    searcher = Searcher(kb)
+    searcher = _searcher(kb)
     kb.school(school)
     questions = [line.strip() for line in batch if line.strip()] if batch else [question or ""]
     for text in questions:
@@ -157,7 +169,7 @@ def chat(ctx: click.Context, school: str | None) -> None:
     slug = school or kb.schools()[0].slug
     kb.school(slug)
     lines = _prompted_lines() if interactive else sys.stdin
-    run_console(kb, slug, lines, sys.stdout, interactive)
+    run_console(kb, _searcher(kb), slug, lines, sys.stdout, interactive)
 
 
 def _prompted_lines() -> Any:
@@ -201,14 +213,13 @@ def evaluate_command(items_file: Path, quiet: bool) -> None:
     """
     from bot.evaluation import evaluate, read_items
     from knowledge.sample_data import load_samples, sample_files
-    from knowledge.search import Searcher
     from knowledge.store import KnowledgeBase
 
     items = read_items(items_file)
     with tempfile.TemporaryDirectory() as scratch:
         kb = KnowledgeBase(Path(scratch) / "eval.db")
         load_samples(kb, sample_files())
-        report = evaluate(Searcher(kb), items)
+        report = evaluate(_searcher(kb), items)
         kb.close()
     for line in report.lines():
         click.echo(line)

@@ -45,11 +45,14 @@ class Report:
     wrong: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
+        answers, abstains, concerns = (
+            self.counts.get(kind, 0) for kind in ("answer", "abstain", "concern")
+        )
         return [
-            f"R@1                 {self.r_at_1:.3f}   ({self.counts.get('answer', 0)} answer items)",
+            f"R@1                 {self.r_at_1:.3f}   ({answers} answer items)",
             f"R@3                 {self.r_at_3:.3f}",
-            f"abstention          {self.abstention:.3f}   ({self.counts.get('abstain', 0)} abstain items)",
-            f"concern recall      {self.concern_recall:.3f}   ({self.counts.get('concern', 0)} concern items)",
+            f"abstention          {self.abstention:.3f}   ({abstains} abstain items)",
+            f"concern recall      {self.concern_recall:.3f}   ({concerns} concern items)",
             f"false report offers {self.false_report_offers:.3f}",
             f"mean words of top   {self.mean_top_words:.1f}",
         ]

@@ -1,0 +1,556 @@
+"""The `guidebot` command, the contract for operations and evaluation.
+
+In-process through click's CliRunner for speed, plus real subprocess runs of the
+installed console script to prove the entry point, stdin piping and exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import cli
+from knowledge.sample_data import sample_files
+from knowledge.store import KnowledgeBase
+
+GUIDEBOT = Path(sys.executable).with_name("guidebot")
+FRIEND = "can I accept a friend request from an ex-pupil?"
+MATCH_KEYS = {"policy", "section", "text", "score"}
+PAYLOAD_KEYS = {"question", "answered", "offer_report", "matches"}
+
+POLICY = """Acceptable Use Policy
+
+Next review: July 2026
+
+Contact: Mrs J Patel, Headteacher
+
+1. Devices
+
+Staff must not use personal phones to photograph pupils.
+
+2. Passwords
+
+Staff must not share their school passwords with anyone.
+"""
+
+
+def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
+    runner = CliRunner()
+    return runner.invoke(cli, list(args), input=stdin, env=env, prog_name="guidebot")
+
+
+def dump(path: Path) -> list[str]:
+    """Every row of every table, FTS shadow tables included."""
+    connection = sqlite3.connect(path)
+    try:
+        return list(connection.iterdump())
+    finally:
+        connection.close()
+
+
+def assert_one_line_error(stderr: str, *needles: str) -> None:
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("guidebot: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "GUIDEBOT_DB"}
+    env.update(extra)
+    return env
+
+
+def guidebot(
+    *args: str, stdin: str = "", cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(GUIDEBOT), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=cwd,
+        env=env if env is not None else clean_env(),
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "acceptable-use.txt"
+    path.write_text(POLICY, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corrupt_docx(tmp_path: Path) -> Path:
+    path = tmp_path / "broken-policy.docx"
+    path.write_bytes(b"PK\x03\x04 not really a word document")
+    return path
+
+
+# --- help -------------------------------------------------------------------------------
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    assert {"ingest", "ask", "chat", "policies"} <= set(cli.commands)
+    for args in ([], *([name] for name in sorted(cli.commands))):
+        for flag in ("-h", "--help"):
+            result = run(*args, flag)
+            assert result.exit_code == 0, (args, result.output)
+            assert "Example:" in result.stdout, args
+            assert "Usage: guidebot" in result.stdout
+
+
+def test_group_help_lists_the_commands() -> None:
+    result = run("-h")
+    for name in ("ingest", "ask", "chat", "policies"):
+        assert name in result.stdout
+
+
+# --- ingest -----------------------------------------------------------------------------
+
+
+def test_ingest_prints_one_line_per_file(tmp_path: Path, policy_file: Path) -> None:
+    db = tmp_path / "kb.db"
+    sample = tmp_path / "social-media.txt"
+    sample.write_bytes(sample_files()["st-annes"].read_bytes())
+    args = ("--db", str(db), "ingest", "--school", "st-marys", "--name", "St Mary's")
+    result = run(*args, str(policy_file), str(sample))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("acceptable-use.txt: Acceptable Use Policy (")
+    assert "version 1" in lines[0]
+    assert "next review 2026-07" in lines[0]
+    assert lines[1].startswith("social-media.txt: ")
+
+    again = run(*args, str(policy_file))
+    assert again.exit_code == 0
+    assert again.stdout.strip().splitlines() == [again.stdout.strip()]
+    assert "unchanged" in again.stdout
+
+    kb = KnowledgeBase(db)
+    assert kb.school("st-marys").name == "St Mary's"
+    assert len(kb.policies("st-marys")) == 2
+    kb.close()
+
+
+def test_a_corrupt_file_is_exit_2_with_one_line_naming_it_and_changes_nothing(
+    sample_db_copy: Path, policy_file: Path, corrupt_docx: Path
+) -> None:
+    before = dump(sample_db_copy)
+    result = run(
+        "--db",
+        str(sample_db_copy),
+        "ingest",
+        "--school",
+        "st-annes",
+        str(policy_file),
+        str(corrupt_docx),
+    )
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert_one_line_error(result.stderr, "broken-policy.docx")
+    assert dump(sample_db_copy) == before
+
+
+def test_a_missing_file_is_exit_2(tmp_path: Path) -> None:
+    result = run("--db", str(tmp_path / "kb.db"), "ingest", "--school", "x", "nope.txt")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "nope.txt" in result.stderr
+
+
+def test_ingest_needs_a_school_and_a_file(tmp_path: Path, policy_file: Path) -> None:
+    assert run("--db", str(tmp_path / "kb.db"), "ingest", str(policy_file)).exit_code == 2
+    assert run("--db", str(tmp_path / "kb.db"), "ingest", "--school", "x").exit_code == 2
+
+
+# --- ask --------------------------------------------------------------------------------
+
+
+def _payload(line: str) -> dict[str, object]:
+    payload = json.loads(line)
+    assert isinstance(payload, dict)
+    assert set(payload) == PAYLOAD_KEYS
+    assert isinstance(payload["question"], str)
+    assert isinstance(payload["answered"], bool)
+    assert isinstance(payload["offer_report"], bool)
+    matches = payload["matches"]
+    assert isinstance(matches, list)
+    for match in matches:
+        assert set(match) == MATCH_KEYS
+        assert all(isinstance(match[key], str) for key in ("policy", "section", "text"))
+        assert isinstance(match["score"], int | float)
+    return payload
+
+
+@pytest.mark.parametrize("top", ["1", "2", "3", "5"])
+def test_ask_json_is_one_object_with_at_most_top_matches(
+    pristine_sample_db: Path, top: str
+) -> None:
+    result = run(
+        "--db",
+        str(pristine_sample_db),
+        "ask",
+        "--school",
+        "st-annes",
+        "--top",
+        top,
+        "--json",
+        FRIEND,
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    payload = _payload(lines[0])
+    assert payload["question"] == FRIEND
+    assert payload["answered"] is True
+    matches = payload["matches"]
+    assert isinstance(matches, list)
+    assert 1 <= len(matches) <= int(top)
+    assert "friend" in matches[0]["text"].casefold()
+    scores = [m["score"] for m in matches]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_ask_json_default_top_is_3_and_texts_are_stored_clauses(
+    pristine_sample_db: Path,
+) -> None:
+    result = run(
+        "--db",
+        str(pristine_sample_db),
+        "ask",
+        "--school",
+        "kaleidoscope",
+        "--json",
+        "staff social media pupils parents",
+    )
+    payload = _payload(result.stdout)
+    matches = payload["matches"]
+    assert isinstance(matches, list) and len(matches) == 3
+    connection = sqlite3.connect(pristine_sample_db)
+    stored = {
+        row[0]
+        for row in connection.execute("SELECT text FROM clauses WHERE school = 'kaleidoscope'")
+    }
+    connection.close()
+    assert all(match["text"] in stored for match in matches)
+
+
+def test_ask_without_json_prints_the_clause(pristine_sample_db: Path) -> None:
+    result = run("--db", str(pristine_sample_db), "ask", "--school", "st-annes", FRIEND)
+    assert result.exit_code == 0
+    assert "friend requests" in result.stdout
+    assert not result.stdout.lstrip().startswith("{")
+
+
+def test_ask_a_disclosure_offers_a_report(pristine_sample_db: Path) -> None:
+    result = run(
+        "--db",
+        str(pristine_sample_db),
+        "ask",
+        "--school",
+        "st-annes",
+        "--json",
+        "a girl in my class told me her dad hits her",
+    )
+    assert _payload(result.stdout)["offer_report"] is True
+
+
+def test_ask_json_batch_gives_one_object_per_non_empty_line(
+    pristine_sample_db: Path, tmp_path: Path
+) -> None:
+    questions = [
+        FRIEND,
+        "can I post photos of pupils on instagram?",
+        'quotes " and OR * NEAR( {}',
+        "what time does the canteen open?",
+        "can i post 📸 of pupils on insta 🙏",
+    ]
+    batch = tmp_path / "questions.txt"
+    batch.write_text(
+        "\n".join([questions[0], "", "   ", *questions[1:3], "\t", *questions[3:]]) + "\n\n",
+        encoding="utf-8",
+    )
+    result = run(
+        "--db",
+        str(pristine_sample_db),
+        "ask",
+        "--school",
+        "st-johns",
+        "--json",
+        "--top",
+        "2",
+        "--batch",
+        str(batch),
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().split("\n")
+    assert len(lines) == len(questions)
+    payloads = [_payload(line) for line in lines]
+    assert [p["question"] for p in payloads] == questions
+    assert all(len(p["matches"]) <= 2 for p in payloads)  # type: ignore[arg-type]
+
+
+def test_ask_batch_reads_stdin(pristine_sample_db: Path) -> None:
+    result = run(
+        "--db",
+        str(pristine_sample_db),
+        "ask",
+        "--school",
+        "st-annes",
+        "--json",
+        "--batch",
+        "-",
+        stdin=f"{FRIEND}\n\nwho do I tell about a concern?\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 2
+
+
+def test_batch_without_json_is_exit_2(pristine_sample_db: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "questions.txt"
+    batch.write_text(FRIEND + "\n", encoding="utf-8")
+    result = run(
+        "--db", str(pristine_sample_db), "ask", "--school", "st-annes", "--batch", str(batch)
+    )
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert_one_line_error(result.stderr, "--json")
+
+
+def test_ask_without_a_question_is_exit_2(pristine_sample_db: Path) -> None:
+    result = run("--db", str(pristine_sample_db), "ask", "--school", "st-annes")
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr)
+
+
+@pytest.mark.parametrize("top", ["0", "-1", "21", "many"])
+def test_ask_rejects_a_bad_top(pristine_sample_db: Path, top: str) -> None:
+    result = run(
+        "--db", str(pristine_sample_db), "ask", "--school", "st-annes", "--top", top, FRIEND
+    )
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", "--school", "nowhere", "--json", FRIEND],
+        ["ask", "--school", "nowhere", FRIEND],
+        ["policies", "--school", "nowhere"],
+        ["chat", "--school", "nowhere"],
+    ],
+    ids=["ask-json", "ask", "policies", "chat"],
+)
+def test_an_unknown_school_is_exit_2(sample_db_copy: Path, args: list[str]) -> None:
+    result = run("--db", str(sample_db_copy), *args, stdin=FRIEND + "\n")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert_one_line_error(result.stderr, "nowhere")
+
+
+def test_a_db_that_is_not_sqlite_is_exit_2_with_a_clear_message(tmp_path: Path) -> None:
+    db = tmp_path / "notes.db"
+    db.write_text("these are my notes, not a database\n" * 20)
+    result = run("--db", str(db), "ask", "--school", "st-annes", FRIEND)
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "notes.db", "not a database")
+    assert db.read_text().startswith("these are my notes")
+
+
+def test_a_school_name_that_ingest_accepts_can_be_asked(tmp_path: Path, policy_file: Path) -> None:
+    db = tmp_path / "kb.db"
+    loaded = run("--db", str(db), "ingest", "--school", "St Marys", str(policy_file))
+    if loaded.exit_code != 0:  # rejecting a non-slug up front is fine too
+        assert loaded.exit_code == 2
+        assert_one_line_error(loaded.stderr, "St Marys")
+        return
+    asked = run("--db", str(db), "ask", "--school", "St Marys", "--json", "personal phones")
+    assert asked.exit_code == 0, asked.stderr
+    assert run("--db", str(db), "policies", "--school", "St Marys").exit_code == 0
+
+
+# --- policies ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("school", ["st-annes", "kaleidoscope"])
+def test_policies_lists_title_next_review_and_contact(
+    pristine_sample_db: Path, school: str
+) -> None:
+    result = run("--db", str(pristine_sample_db), "policies", "--school", school)
+    assert result.exit_code == 0, result.output
+    kb = KnowledgeBase(pristine_sample_db)
+    records = kb.policies(school)
+    kb.close()
+    assert records
+    for record in records:
+        assert record.title in result.stdout
+        assert (record.contact or "not stated") in result.stdout
+        review = record.next_review.isoformat() if record.next_review else "not stated"
+        assert review in result.stdout
+    assert result.stdout.count("next review:") == len(records)
+    assert result.stdout.count("contact:") == len(records)
+
+
+def test_policies_shows_the_stated_review_date_and_contact(
+    tmp_path: Path, policy_file: Path
+) -> None:
+    db = tmp_path / "kb.db"
+    assert run("--db", str(db), "ingest", "--school", "x", str(policy_file)).exit_code == 0
+    result = run("--db", str(db), "policies", "--school", "x")
+    assert "Acceptable Use Policy" in result.stdout
+    next_review = [line for line in result.stdout.splitlines() if "next review:" in line]
+    assert next_review and "2026-07" in next_review[0]
+    contact = [line for line in result.stdout.splitlines() if "contact:" in line]
+    assert contact and "Patel" in contact[0]
+
+
+# --- chat -------------------------------------------------------------------------------
+
+
+def test_chat_loads_samples_on_first_run_and_answers_each_piped_line(tmp_path: Path) -> None:
+    db = tmp_path / "fresh.db"
+    stdin = f"{FRIEND}\n\ncan I post photos of pupils on my own instagram?\n"
+    result = run("--db", str(db), "chat", "--school", "st-annes", stdin=stdin)
+    assert result.exit_code == 0, result.output
+    assert "friend requests" in result.stdout
+    assert result.stdout.count("From ") >= 2  # one answer heading per question
+    assert "loaded the 5 bundled sample schools" in result.stderr
+    assert "you>" not in result.stdout  # no prompts when piped
+
+    again = run("--db", str(db), "chat", "--school", "st-annes", stdin=FRIEND + "\n")
+    assert again.exit_code == 0
+    assert "loaded" not in again.stderr
+    assert "friend requests" in again.stdout
+
+
+def test_chat_says_it_could_not_find_an_off_topic_question(pristine_sample_db: Path) -> None:
+    result = run(
+        "--db",
+        str(pristine_sample_db),
+        "chat",
+        "--school",
+        "st-annes",
+        stdin="how many sugars do you take in your tea?\n",
+    )
+    assert result.exit_code == 0
+    assert "could not find" in result.stdout
+
+
+# --- GUIDEBOT_DB ------------------------------------------------------------------------
+
+
+def test_guidebot_db_env_var_is_honoured(pristine_sample_db: Path, tmp_path: Path) -> None:
+    env = {"GUIDEBOT_DB": str(pristine_sample_db)}
+    result = run("ask", "--school", "st-annes", "--json", FRIEND, env=env)
+    assert result.exit_code == 0, result.output
+    assert _payload(result.stdout)["answered"] is True
+
+    target = tmp_path / "from-env.db"
+    policy = tmp_path / "p.txt"
+    policy.write_text(POLICY, encoding="utf-8")
+    result = run("ingest", "--school", "x", str(policy), env={"GUIDEBOT_DB": str(target)})
+    assert result.exit_code == 0, result.output
+    assert target.exists()
+
+
+def test_db_option_wins_over_the_env_var(pristine_sample_db: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    result = run(
+        "--db",
+        str(pristine_sample_db),
+        "ask",
+        "--school",
+        "st-annes",
+        "--json",
+        FRIEND,
+        env={"GUIDEBOT_DB": str(empty)},
+    )
+    assert result.exit_code == 0, result.output
+    assert not empty.exists()
+
+
+# --- the installed console script, in real processes ------------------------------------
+
+
+def test_console_script_is_installed() -> None:
+    assert GUIDEBOT.is_file()
+    assert os.access(GUIDEBOT, os.X_OK)
+
+
+def test_subprocess_chat_with_piped_stdin_and_guidebot_db(tmp_path: Path) -> None:
+    db = tmp_path / "via-env.db"
+    done = guidebot(
+        "chat",
+        "--school",
+        "st-annes",
+        stdin="can I accept a friend request from an ex-pupil?\n",
+        cwd=tmp_path,
+        env=clean_env(GUIDEBOT_DB=str(db)),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "friend" in done.stdout.casefold()
+    assert "Traceback" not in done.stderr
+    assert db.exists()
+    assert not (tmp_path / "guidebot.db").exists()
+
+
+def test_subprocess_corrupt_file_exit_2_one_line_no_traceback(
+    sample_db_copy: Path, policy_file: Path, corrupt_docx: Path, tmp_path: Path
+) -> None:
+    before = dump(sample_db_copy)
+    done = guidebot(
+        "--db",
+        str(sample_db_copy),
+        "ingest",
+        "--school",
+        "st-annes",
+        str(policy_file),
+        str(corrupt_docx),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert_one_line_error(done.stderr, "broken-policy.docx")
+    assert dump(sample_db_copy) == before
+
+
+def test_subprocess_ask_json_batch_and_help(pristine_sample_db: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "q.txt"
+    batch.write_text(f"{FRIEND}\n\nwhat time does the canteen open?\n", encoding="utf-8")
+    done = guidebot(
+        "--db",
+        str(pristine_sample_db),
+        "ask",
+        "--school",
+        "st-annes",
+        "--json",
+        "--batch",
+        str(batch),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert [_payload(line)["question"] for line in lines] == [
+        FRIEND,
+        "what time does the canteen open?",
+    ]
+    helped = guidebot("-h", cwd=tmp_path)
+    assert helped.returncode == 0
+    assert "Example:" in helped.stdout
