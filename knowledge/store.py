@@ -174,16 +174,23 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+FRAGMENT_WORDS = 8
+
+
 def _body_and_context(clause: Clause, previous: Clause | None) -> tuple[str, str]:
     """Split a clause into its own words and the words that frame it: its
     lead-in, and the clause before it in the same section ("This account..."
     is about whatever the sentence before named)."""
     body = clause.text
     context: list[str] = []
-    grouped = "\n• " in body  # a short list shown whole: its lead-in is its content
-    if clause.lead_in and body.startswith(clause.lead_in) and not grouped:
-        body = body[len(clause.lead_in) :]
-        context.append(clause.lead_in)
+    if clause.lead_in and body.startswith(clause.lead_in):
+        item = body[len(clause.lead_in) :]
+        # The lead-in frames a full rule, but carries the meaning of a fragment
+        # ("...must present a business case covering: The aim of the account")
+        # and of a short list shown whole.
+        if "\n• " not in body and len(item.split()) > FRAGMENT_WORDS:
+            body = item
+            context.append(clause.lead_in)
     if previous is not None and previous.section == clause.section:
         previous_body = previous.text
         if previous.lead_in and previous_body.startswith(previous.lead_in):
