@@ -14,7 +14,7 @@ from typing import TextIO
 from bot import wording
 from bot.storage import Operations
 from knowledge.errors import UnknownSchoolError
-from knowledge.search import MAX_QUESTION_CHARS, Match, Searcher, SearchResult
+from knowledge.search import MAX_QUESTION_CHARS, MIN_EVIDENCE, Match, Searcher, SearchResult
 from knowledge.store import KnowledgeBase
 
 SEE_ALSO_MIN_COVERAGE = 0.45
@@ -51,7 +51,9 @@ def render(result: SearchResult, contact: str | None, today: date | None = None)
         related = [
             m
             for m in result.matches[1:3]
-            if m.coverage >= SEE_ALSO_MIN_COVERAGE and m.matched >= 2 and m.text != best.text
+            if m.coverage >= SEE_ALSO_MIN_COVERAGE
+            and m.matched >= MIN_EVIDENCE
+            and m.text != best.text
         ]
         if related:
             parts.append(wording.see_also())

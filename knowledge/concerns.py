@@ -27,12 +27,18 @@ from knowledge.text import expand_negations, fold, stem
 
 _YEAR_GROUP_RE = re.compile(r"\b(?:yr|year|y)\s?(?:\d{1,2}|r)s?\b")
 _RULE_QUESTION_RE = re.compile(
-    r"^\s*(?:(?:can|could|may|should|must|do|does|are|is)\s+(?:a|an|the|staff|teachers?|tas?|"
-    r"colleagues?|we|parents?|governors?|volunteers?)\b|is it (?:ok|okay|alright|allowed|"
-    r"acceptable)\s+for\b|are (?:staff|teachers|tas|we) allowed\b|what (?:are|is) the rules?\b)",
+    r"^\s*(?:(?:can|could|may|should|must|do|does|are|is|am)\s+(?:i|a|an|the|staff|teachers?|"
+    r"tas?|colleagues?|we|parents?|governors?|volunteers?)\b|is it (?:ok|okay|alright|allowed|"
+    r"acceptable)\b|are (?:staff|teachers|tas|we) allowed\b|what (?:are|is) the rules?\b)",
     re.IGNORECASE,
 )
-"""A question about what the rules are, not an account of something that happened."""
+"""A question about what the rules are, not an account of something that happened..."""
+_OBSERVED_RE = re.compile(
+    r"\b(?:report|reporting|worried|concerned|concern|noticed|saw|seen|told me|found out|"
+    r"think|suspect|heard)\b",
+    re.IGNORECASE,
+)
+"""...unless it also describes something seen or heard ("can I report that...")."""
 _FUZZY_MIN_LENGTH = 6
 _FUZZY_CUTOFF = 85.0
 
@@ -48,6 +54,14 @@ class _CueIndex:
             p[0] for p in phrases if len(p) == 1 and len(p[0]) >= _FUZZY_MIN_LENGTH
         )
 
+    def _misspelt_cue(self, word: str) -> bool:
+        if word in self.by_first or len(word) < _FUZZY_MIN_LENGTH or not self.single_words:
+            return False
+        best = process.extractOne(
+            word, self.single_words, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF
+        )
+        return best is not None
+
     def spans(self, sequence: Sequence[str]) -> list[tuple[int, int]]:
         """(start, end) of every cue in the stemmed message; single long words
         also match when misspelt ("colleage")."""
@@ -57,11 +71,8 @@ class _CueIndex:
                 end = start + len(phrase)
                 if tuple(sequence[start:end]) == phrase:
                     found.append((start, end))
-            if word not in self.by_first and len(word) >= _FUZZY_MIN_LENGTH and self.single_words:
-                if process.extractOne(
-                    word, self.single_words, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF
-                ):
-                    found.append((start, start + 1))
+            if self._misspelt_cue(word):
+                found.append((start, start + 1))
         return found
 
 
@@ -90,7 +101,7 @@ def looks_like_concern(message: str, lexicon: Lexicon | None = None) -> bool:
         return False
     if cues.get("aggravating", empty).spans(sequence):
         return True
-    if _RULE_QUESTION_RE.match(message):
+    if _RULE_QUESTION_RE.match(message) and not _OBSERVED_RE.search(message):
         return False
     speaker = {phrase[0] for phrase in lexicon.concern_cues.get("speaker", ()) if phrase}
     contacts = [

@@ -15,7 +15,6 @@ from knowledge.store import IngestOutcome, KnowledgeBase
 from knowledge.text import slugify
 
 
-
 @dataclass(frozen=True)
 class ParsedPolicy:
     key: str

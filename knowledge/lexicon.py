@@ -46,9 +46,7 @@ class Lexicon:
     @property
     def known_stems(self) -> frozenset[str]:
         """Every single word the lexicon knows, as stems (typo targets)."""
-        return frozenset(
-            part for group in self.groups for phrase in group.terms for part in phrase
-        )
+        return frozenset(part for group in self.groups for phrase in group.terms for part in phrase)
 
     def expand_abbreviations(self, words: Iterable[str]) -> list[str]:
         out: list[str] = []

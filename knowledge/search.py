@@ -34,6 +34,8 @@ MAX_QUESTION_CHARS = 2000
 CANDIDATES = 80
 ABSTAIN_BELOW = 0.38
 """Coverage a top clause needs before we quote it as the answer..."""
+MIN_EVIDENCE = 1.3
+"""Sum of per-concept credits the top clause needs: more than one concept's worth."""
 SINGLE_CONCEPT_COVERAGE = 0.6
 """...and the higher coverage it needs when it speaks to only one of the
 question's concepts ("what date do we get PAID" vs "offered payment for content")."""
@@ -47,6 +49,9 @@ SECTION_CREDIT = 0.5
 BM25_SHARE_WEIGHT = 0.4
 """bm25 breaks ties between clauses that cover the question equally."""
 OTHER_AUDIENCE_PENALTY = 0.2
+DEFINITION_PENALTY = 0.15
+"""Definitions name every platform but only answer "does X count / what is X" questions."""
+SCOPE_CONCEPT = "policy scope"
 """A staff member asking about themselves wants the rules for staff, not for parents."""
 LENGTH_FREE_WORDS = 45
 LENGTH_PENALTY = 0.0015
@@ -69,6 +74,12 @@ _OTHER_AUDIENCE_RE = re.compile(
     re.IGNORECASE,
 )
 """A clause addressed to pupils or parents ("Parents/carers should not use...")."""
+_DEFINITION_RE = re.compile(
+    r"^(?:for the purposes? of this policy|in this policy\b|.{0,60}?\b(?:means|is defined as|"
+    r"is a broad term|is considered to include|examples of [^.]{0,40}include))",
+    re.IGNORECASE,
+)
+"""A definition ("For the purposes of this policy, social media includes...")."""
 _YEAR_GROUP_RE = re.compile(r"\b(?:yr|year|y)\s?(?:\d{1,2}|r)s?\b")
 _TYPO_MIN_LENGTH = 5
 _TYPO_CUTOFF = 85.0
@@ -98,8 +109,9 @@ class Match:
     coverage: float
     next_review: str | None
     contact: str | None
-    matched: int = 0
-    """How many of the question's concepts this clause speaks to."""
+    matched: float = 0.0
+    """How many of the question's concepts this clause speaks to (partly, for
+    broader terms and framing)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +145,7 @@ class _Candidate:
     next_review: str | None
     contact: str | None
 
-    def to_match(self, score: float, coverage: float, matched: int) -> Match:
+    def to_match(self, score: float, coverage: float, matched: float) -> Match:
         return Match(
             self.clause_id,
             self.policy_id,
@@ -199,8 +211,8 @@ class Searcher:
             int(count),
             {t: int(d) for t, d in rows},
             sorted(
-                {t for t, _ in rows if not t.isdigit() and len(t) >= 4} | self._lexicon_stems
-                - self._not_targets
+                {t for t, _ in rows if not t.isdigit() and len(t) >= 4}
+                | self._lexicon_stems - self._not_targets
             ),
         )
         return self._vocabulary
@@ -365,12 +377,12 @@ class Searcher:
                 best = max(best, layer_credit * BROADER_CREDIT)
         return best
 
-    def _coverage(self, concepts: Sequence[Concept], candidate: _Candidate) -> tuple[float, int]:
+    def _coverage(self, concepts: Sequence[Concept], candidate: _Candidate) -> tuple[float, float]:
         """Share of the question's weight this clause covers, and how many of
         the question's (non-optional) concepts it speaks to directly."""
         required = sum(c.weight for c in concepts if not c.optional)
         if required <= 0:
-            return 0.0, 0
+            return 0.0, 0.0
         layers = (
             (_Terms.of(candidate.terms), 1.0),
             (_Terms.of(candidate.context or ""), CONTEXT_CREDIT),
@@ -378,11 +390,7 @@ class Searcher:
         )
         credits = [self._credit(c, layers) for c in concepts]
         gained = sum(credit * c.weight for credit, c in zip(credits, concepts, strict=True))
-        matched = sum(
-            1
-            for credit, c in zip(credits, concepts, strict=True)
-            if credit >= BROADER_CREDIT and not c.optional
-        )
+        matched = sum(credit for credit, c in zip(credits, concepts, strict=True) if not c.optional)
         return min(gained / required, 1.0), matched
 
     def search(self, school_slug: str, question: str, top_k: int = 3) -> SearchResult:
@@ -396,6 +404,7 @@ class Searcher:
             return SearchResult(question, school.slug, (), False, offer_report, labels)
         best_rank = min(c.rank for c in candidates)
         first_person = any(c.label == "staff (implied)" for c in concepts)
+        about_scope = any(c.label == SCOPE_CONCEPT for c in concepts)
         scored: list[Match] = []
         for candidate in candidates:
             coverage, matched = self._coverage(concepts, candidate)
@@ -404,11 +413,13 @@ class Searcher:
             score = coverage + BM25_SHARE_WEIGHT * bm25_share - length_penalty
             if first_person and _OTHER_AUDIENCE_RE.match(candidate.text):
                 score -= OTHER_AUDIENCE_PENALTY
+            if not about_scope and _DEFINITION_RE.match(candidate.text):
+                score -= DEFINITION_PENALTY
             scored.append(candidate.to_match(score, coverage, matched))
         scored.sort(key=lambda m: (-m.score, m.clause_id))
         top = scored[0]
         answered = top.coverage >= ABSTAIN_BELOW and (
-            top.matched >= 2 or top.coverage >= SINGLE_CONCEPT_COVERAGE
+            top.matched >= MIN_EVIDENCE or top.coverage >= SINGLE_CONCEPT_COVERAGE
         )
         return SearchResult(
             question, school.slug, tuple(scored[: max(top_k, 1)]), answered, offer_report, labels

@@ -14,8 +14,10 @@ import snowballstemmer
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
-_NEGATION_RE = re.compile(r"\b(can|won|don|isn|aren|wasn|weren|doesn|didn|hasn|haven|hadn|"
-                          r"shouldn|wouldn|couldn|mustn|shan|ain)['’]?t\b")
+_NEGATION_RE = re.compile(
+    r"\b(can|won|don|isn|aren|wasn|weren|doesn|didn|hasn|haven|hadn|"
+    r"shouldn|wouldn|couldn|mustn|shan|ain)['’]?t\b"
+)
 _NEGATION_BASE = {"can": "can", "won": "will", "shan": "shall", "ain": "is"}
 _STEMMER = snowballstemmer.stemmer("porter")
 
