@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
@@ -96,6 +97,39 @@ class Concept:
     optional: bool = False
     common: bool = False
 
+    @cached_property
+    def own_words(self) -> _PhraseSet:
+        return _PhraseSet.of(self.alternatives)
+
+    @cached_property
+    def broader_words(self) -> _PhraseSet:
+        return _PhraseSet.of(self.broader)
+
+
+@dataclass(frozen=True)
+class _PhraseSet:
+    """Phrases prepared for fast checks: single words as a set, longer
+    phrases as padded strings to look for in a padded stem sequence."""
+
+    singles: frozenset[str]
+    multis: tuple[tuple[str, str], ...]
+    """(first word, padded phrase): the set lookup rules most phrases out cheaply."""
+
+    @classmethod
+    def of(cls, phrases: Sequence[Phrase]) -> _PhraseSet:
+        singles = frozenset(p[0] for p in phrases if len(p) == 1)
+        multis = tuple((p[0], f" {' '.join(p)} ") for p in phrases if len(p) > 1)
+        return cls(singles, multis)
+
+    def found_in(self, terms: _Terms) -> bool:
+        words = terms.words
+        if not self.singles.isdisjoint(words):
+            return True
+        for first, padded in self.multis:
+            if first in words and padded in terms.sequence:
+                return True
+        return False
+
 
 @dataclass(frozen=True)
 class Match:
@@ -171,6 +205,12 @@ class _Terms:
     @classmethod
     def of(cls, stemmed: str) -> _Terms:
         return cls(frozenset(stemmed.split()), f" {stemmed} ")
+
+
+@lru_cache(maxsize=16384)
+def _terms_of(stemmed: str) -> _Terms:
+    """Clause texts recur across questions: build their term structures once."""
+    return _Terms.of(stemmed)
 
 
 @dataclass
@@ -351,19 +391,9 @@ class Searcher:
     def _section_terms_of(self, section: str) -> _Terms:
         cached = self._section_terms.get(section)
         if cached is None:
-            cached = _Terms.of(" ".join(stems(section)))
+            cached = _terms_of(" ".join(stems(section)))
             self._section_terms[section] = cached
         return cached
-
-    @staticmethod
-    def _present(phrases: Sequence[Phrase], terms: _Terms) -> bool:
-        for phrase in phrases:
-            if len(phrase) == 1:
-                if phrase[0] in terms.words:
-                    return True
-            elif f" {' '.join(phrase)} " in terms.sequence:
-                return True
-        return False
 
     def _credit(self, concept: Concept, layers: Sequence[tuple[_Terms, float]]) -> float:
         """The best credit any layer of the clause earns for this concept."""
@@ -371,9 +401,9 @@ class Searcher:
         for terms, layer_credit in layers:
             if layer_credit <= best:
                 break
-            if self._present(concept.alternatives, terms):
+            if concept.own_words.found_in(terms):
                 return layer_credit
-            if concept.broader and self._present(concept.broader, terms):
+            if concept.broader and concept.broader_words.found_in(terms):
                 best = max(best, layer_credit * BROADER_CREDIT)
         return best
 
@@ -384,8 +414,8 @@ class Searcher:
         if required <= 0:
             return 0.0, 0.0
         layers = (
-            (_Terms.of(candidate.terms), 1.0),
-            (_Terms.of(candidate.context or ""), CONTEXT_CREDIT),
+            (_terms_of(candidate.terms), 1.0),
+            (_terms_of(candidate.context or ""), CONTEXT_CREDIT),
             (self._section_terms_of(candidate.section), SECTION_CREDIT),
         )
         credits = [self._credit(c, layers) for c in concepts]
