@@ -125,7 +125,7 @@ class _PhraseSet:
         words = terms.words
         if not self.singles.isdisjoint(words):
             return True
-        for first, padded in self.multis:
+        for first, padded in self.multis:  # noqa: SIM110 - a plain loop is faster here (hot path)
             if first in words and padded in terms.sequence:
                 return True
         return False

@@ -234,9 +234,7 @@ def test_equivalent_spellings_find_the_same_top_clause(
 
 
 @pytest.mark.parametrize("school", ["st-annes", "kaleidoscope", "cwm-felin", "st-johns"])
-def test_misspelt_colleague_is_understood_as_colleague(
-    searcher: Searcher, school: str
-) -> None:
+def test_misspelt_colleague_is_understood_as_colleague(searcher: Searcher, school: str) -> None:
     typo = searcher.search(school, "can I complain about a colleage on facebook?")
     right = searcher.search(school, "can I complain about a colleague on facebook?")
     assert "colleague" in typo.concepts
