@@ -649,6 +649,8 @@ _ROLE_NOUNS = _word_set(
     "coordinator co-ordinator administrator clerk trustees board committee teacher teachers "
     "director ceo hr office"
 )
+_MAX_FIELD_PARAGRAPHS = 4
+"""How many separate "Label: value" paragraphs make up one contact block."""
 
 
 def _lower_role_words(phrase: str) -> str:
@@ -694,9 +696,22 @@ def _recipient_after(sentence: str, start: int) -> str:
     return rest[: end.start()] if end else rest
 
 
+def _field_paragraphs(paragraphs: Sequence[str]) -> list[str]:
+    """Join a run of short "Label: value" paragraphs (Word puts "Name:" and
+    "Role:" in separate paragraphs; a text export puts them on one block)."""
+    if not paragraphs or not _FIELD_RE.match(paragraphs[0]):
+        return list(paragraphs[:2])
+    run = [paragraphs[0]]
+    for paragraph in paragraphs[1:_MAX_FIELD_PARAGRAPHS]:
+        if not _FIELD_RE.match(paragraph):
+            break
+        run.append(paragraph)
+    return [" ".join(run)]
+
+
 def _fields_contact(paragraphs: Sequence[str]) -> str | None:
     """ "Name: Natalie Slight Role: Acting Headteacher" -> "Natalie Slight, Acting Headteacher"."""
-    for paragraph in paragraphs[:2]:
+    for paragraph in _field_paragraphs(paragraphs):
         matches = list(_FIELD_RE.finditer(paragraph))
         if not matches:
             return _tidy_person(paragraph) if not paragraph.endswith(".") else None

@@ -868,9 +868,12 @@ def segment(blocks: Sequence[Block]) -> list[Clause]:
 
 
 def document_lines(blocks: Sequence[Block]) -> list[str]:
-    """The document as plain lines (blank between blocks), for metadata."""
+    """The document as plain lines (blank between blocks), for metadata. List
+    items keep a "- " marker, as a plain-text export would show them, so a
+    Word or HTML policy reads the same as its .txt twin."""
     lines: list[str] = []
     for block in blocks:
-        lines.extend(block.text.split("\n"))
+        text = f"- {block.text}" if block.kind == "list_item" else block.text
+        lines.extend(text.split("\n"))
         lines.append("")
     return lines

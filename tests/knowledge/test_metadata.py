@@ -440,3 +440,23 @@ def test_garbage_lines_do_not_crash() -> None:
     assert meta.title == "Policy"
     assert meta.next_review is None
     assert meta.versions == ()
+
+
+# --- the same policy as a Word document ------------------------------------------------
+
+
+@pytest.mark.parametrize("slug", ["st-annes", "st-johns", "cwm-felin", "crossflatts"])
+def test_a_word_copy_of_a_policy_names_the_same_contact_and_title(
+    tmp_path: Path, slug: str
+) -> None:
+    """Word splits "Name:" and "Role:" into separate paragraphs and drops the
+    "- " of list items; neither may change who staff are told to ask."""
+    from knowledge.ingest import parse_policy
+    from tests.sample_to_docx import convert
+
+    source = Path(__file__).parents[2] / "knowledge" / "samples" / f"{slug}.txt"
+    copy = convert(source, tmp_path / f"{slug}.docx")
+    from_text, from_word = parse_policy(source).metadata, parse_policy(copy).metadata
+    assert from_word.contact == from_text.contact
+    assert from_word.title == from_text.title
+    assert from_word.next_review == from_text.next_review
