@@ -775,8 +775,17 @@ def _is_version_table(rows: Iterable[_Unit]) -> bool:
     return first is not None and first.text.casefold().startswith(("version", "revision", "date"))
 
 
+_HISTORY_RE = re.compile(
+    r"^(?:revisions?|revision history|amendments?|amendment history|version history|"
+    r"document history|change history|date of original)\s*:",
+    re.IGNORECASE,
+)
+"""A paragraph of document history ("Revisions: reviewed and updated (January 2016)...")."""
+
+
 def _drop_metadata_tables(units: list[_Unit]) -> list[_Unit]:
-    """Version-history tables are metadata (see metadata.py), not guidance."""
+    """Version-history tables and history paragraphs are metadata (see
+    metadata.py), not guidance; next review dates stay, as staff ask about them."""
     out: list[_Unit] = []
     run: list[_Unit] = []
 
@@ -790,6 +799,8 @@ def _drop_metadata_tables(units: list[_Unit]) -> list[_Unit]:
             run.append(unit)
             continue
         close()
+        if unit.kind == "para" and _HISTORY_RE.match(unit.text):
+            continue
         out.append(unit)
     close()
     return out

@@ -1124,3 +1124,16 @@ def test_cwm_felin_labels_name_their_parts() -> None:
     offensive = only(clauses, "may find offensive")
     assert offensive.lead_in is None
     assert "Respecting intellectual property" not in offensive.text
+
+
+def test_document_history_paragraphs_are_not_clauses_but_review_dates_are() -> None:
+    text = (
+        "Use of phones\n\nStaff must not use personal phones in classrooms.\n\n"
+        "Date of Original: December 2012\n\n"
+        "Revisions: reviewed and updated (January 2016); minor revisions (Jun 2018)\n\n"
+        "Review Date: September 2020"
+    )
+    texts = [c.text for c in segment([Block("text", b) for b in text.split("\n\n")])]
+    assert "Staff must not use personal phones in classrooms." in texts
+    assert "Review Date: September 2020" in texts
+    assert not any(t.startswith(("Revisions", "Date of Original")) for t in texts)
