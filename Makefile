@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared
 
-.PHONY: chat test eval bench lint typecheck check clean
+.PHONY: chat test eval bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 chat: $(STAMP)
 	@$(BIN)/guidebot chat
 
-test: $(STAMP)
+# The whole suite: style, types, then the tests (CI runs exactly this).
+test: lint typecheck
 	$(BIN)/python -m pytest -q
 
 eval: $(STAMP)
@@ -33,7 +34,6 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck test
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
