@@ -6,6 +6,7 @@ piped input is answered line by line and the program exits at the end.
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from collections.abc import Iterable
 from datetime import date
@@ -17,8 +18,12 @@ from knowledge.errors import UnknownSchoolError
 from knowledge.search import MAX_QUESTION_CHARS, MIN_EVIDENCE, Match, Searcher, SearchResult
 from knowledge.store import KnowledgeBase
 
-SEE_ALSO_MIN_COVERAGE = 0.45
-"""A related clause must cover this much of the question, and two of its concepts."""
+log = logging.getLogger(__name__)
+
+SEE_ALSO_MIN_COVERAGE = 0.6
+SEE_ALSO_RELATIVE_SCORE = 0.6
+"""A related clause must cover this much of the question, speak to more than one
+of its concepts, and score nearly as well as the answer itself."""
 WIDTH = 88
 
 
@@ -37,7 +42,12 @@ def _overdue(match: Match, today: date) -> str | None:
     return None
 
 
-def render(result: SearchResult, contact: str | None, today: date | None = None) -> str:
+def render(
+    result: SearchResult,
+    contact: str | None,
+    today: date | None = None,
+    gap_recorded: bool = False,
+) -> str:
     """The console rendering of one answer."""
     today = today or date.today()
     parts: list[str] = []
@@ -53,6 +63,7 @@ def render(result: SearchResult, contact: str | None, today: date | None = None)
             for m in result.matches[1:3]
             if m.coverage >= SEE_ALSO_MIN_COVERAGE
             and m.matched >= MIN_EVIDENCE
+            and m.score >= SEE_ALSO_RELATIVE_SCORE * best.score
             and m.text != best.text
         ]
         if related:
@@ -63,7 +74,7 @@ def render(result: SearchResult, contact: str | None, today: date | None = None)
                 )
                 parts.append(_quote(match.text, "      "))
     else:
-        parts.append(textwrap.fill(wording.not_found(contact), WIDTH))
+        parts.append(textwrap.fill(wording.not_found(contact, gap_recorded), WIDTH))
     if result.offer_report:
         parts.append(textwrap.fill(wording.concern_offer(), WIDTH))
     return "\n".join(parts)
@@ -74,6 +85,14 @@ def school_contact(kb: KnowledgeBase, slug: str) -> str | None:
         if policy.contact:
             return policy.contact
     return None
+
+
+def _answer(
+    kb: KnowledgeBase, searcher: Searcher, operations: Operations, school: str, line: str
+) -> str:
+    result = searcher.search(school, line)
+    recorded = not result.answered and operations.record_gap(school, line, result.offer_report)
+    return render(result, school_contact(kb, school), gap_recorded=recorded)
 
 
 def run_console(
@@ -119,9 +138,11 @@ def run_console(
             continue
         if len(line) > MAX_QUESTION_CHARS:
             say(wording.question_trimmed(MAX_QUESTION_CHARS))
-        result = searcher.search(current.slug, line)
-        if not result.answered:
-            operations.record_gap(current.slug, line, result.offer_report)
-        say(render(result, school_contact(kb, current.slug)))
+        try:
+            say(_answer(kb, searcher, operations, current.slug, line))
+        except Exception as exc:  # one bad message must not end the conversation
+            # Never log the message itself: it may describe a safeguarding concern.
+            log.error("answering a message failed: %s", type(exc).__name__)
+            say(wording.something_went_wrong())
     if interactive:
         out.write(wording.goodbye() + "\n")

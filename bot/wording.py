@@ -49,12 +49,15 @@ def see_also() -> str:
     return "See also:"
 
 
-def not_found(contact: str | None) -> str:
+def not_found(contact: str | None, gap_recorded: bool) -> str:
     who = contact or DEFAULT_CONTACT
-    return (
+    text = (
         "Sorry, I could not find a part of the school's policies that answers that. "
-        f"Please ask {who}. I have noted the question so the policy can be improved."
+        f"Please ask {who}."
     )
+    if gap_recorded:
+        text += " I have noted the question so the policy can be improved."
+    return text
 
 
 def concern_offer() -> str:
@@ -62,6 +65,14 @@ def concern_offer() -> str:
         "It sounds as though this could be a safeguarding concern. Please tell your "
         "Designated Safeguarding Lead (DSL) today, in person if you can. If a child is in "
         "immediate danger, call 999."
+    )
+
+
+def something_went_wrong() -> str:
+    return (
+        "Sorry, something went wrong while I was looking that up. Please try again, or ask "
+        f"{DEFAULT_CONTACT}. If you are worried about a child, speak to your Designated "
+        "Safeguarding Lead (DSL) now."
     )
 
 
