@@ -30,6 +30,8 @@ class Group:
     name: str
     terms: tuple[Phrase, ...]
     broader: tuple[Phrase, ...] = ()
+    scene: bool = False
+    """Usually sets the scene (a platform, a device) rather than carrying the question."""
 
 
 @dataclass(eq=False)  # compared and hashed by identity: built once, then cached
@@ -86,6 +88,7 @@ def build(documents: Sequence[dict[str, Any]]) -> Lexicon:
     filler: set[str] = set()
     common: set[str] = set()
     groups: dict[str, tuple[list[str], list[str]]] = {}
+    scene: set[str] = set()
     cues: dict[str, list[str]] = {}
     markers: set[str] = set()
     implies: list[str] = []
@@ -103,7 +106,11 @@ def build(documents: Sequence[dict[str, Any]]) -> Lexicon:
             terms, broader = groups.setdefault(name, ([], []))
             terms.extend(group.get("terms", []))
             broader.extend(group.get("broader", []))
-    built = [Group(name, _phrases(t), _phrases(b)) for name, (t, b) in groups.items()]
+            if group.get("scene"):
+                scene.add(name)
+    built = [
+        Group(name, _phrases(t), _phrases(b), name in scene) for name, (t, b) in groups.items()
+    ]
     index: dict[str, list[tuple[Phrase, int]]] = {}
     for number, group in enumerate(built):
         for phrase in group.terms:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -59,9 +59,9 @@ LENGTH_PENALTY = 0.0015
 """Per word over LENGTH_FREE_WORDS: prefer the shorter of two equal answers."""
 COMMON_WORD_FACTOR = 0.3
 """Everyday words (the lexicon's [common] list) count at this share of their weight."""
-CONTEXT_FACTOR = 0.5
-"""Concepts with broader terms (platforms, devices) usually set the scene rather
-than carry the question: "can I get sacked over a fb post" is about dismissal."""
+SCENE_FACTOR = 0.5
+"""Scene-setting concepts (platforms, devices; `scene = true` in the lexicon) count
+at this share: "can I get sacked over a fb post" is about dismissal."""
 OPTIONAL_WEIGHT = 0.3
 """Numbers and implied words earn at most this much, and never count against a clause."""
 UNKNOWN_WEIGHT_FACTOR = 0.7
@@ -96,6 +96,7 @@ class Concept:
     weight: float = 1.0
     optional: bool = False
     common: bool = False
+    scene: bool = False
 
     @cached_property
     def own_words(self) -> _PhraseSet:
@@ -276,7 +277,10 @@ class Searcher:
             if found is not None:
                 length, index = found
                 group = self.lexicon.groups[index]
-                concepts.setdefault(group.name, Concept(group.name, group.terms, group.broader))
+                concepts.setdefault(
+                    group.name,
+                    Concept(group.name, group.terms, group.broader, scene=group.scene),
+                )
                 position += length
                 continue
             word, stemmed_word = words[position], stemmed[position]
@@ -339,20 +343,13 @@ class Searcher:
             weight = self._idf(min(df, total), total)
         else:
             weight = self._idf(1, total) * UNKNOWN_WEIGHT_FACTOR
-        if concept.broader:
-            weight *= CONTEXT_FACTOR
+        if concept.scene:
+            weight *= SCENE_FACTOR
         if concept.common:
             weight *= COMMON_WORD_FACTOR
         if concept.optional:
             weight = min(weight, OPTIONAL_WEIGHT)
-        return Concept(
-            concept.label,
-            concept.alternatives,
-            concept.broader,
-            max(weight, 0.05),
-            concept.optional,
-            concept.common,
-        )
+        return replace(concept, weight=max(weight, 0.05))
 
     # retrieval ---------------------------------------------------------------------
 
