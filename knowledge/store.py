@@ -177,6 +177,13 @@ def _date(value: Any) -> date | None:
 FRAGMENT_WORDS = 8
 
 
+def _framed_by(previous: Clause, clause: Clause) -> bool:
+    """The clause before frames this one, unless both are items under the same
+    lead-in: siblings in a list are separate rules ("must not: complain..." says
+    nothing about "must not: post images...")."""
+    return not (clause.lead_in and previous.lead_in == clause.lead_in)
+
+
 def _body_and_context(clause: Clause, previous: Clause | None) -> tuple[str, str]:
     """Split a clause into its own words and the words that frame it: its
     lead-in, and the clause before it in the same section ("This account..."
@@ -191,7 +198,7 @@ def _body_and_context(clause: Clause, previous: Clause | None) -> tuple[str, str
         if "\n• " not in body and len(item.split()) > FRAGMENT_WORDS:
             body = item
             context.append(clause.lead_in)
-    if previous is not None and previous.section == clause.section:
+    if previous is not None and previous.section == clause.section and _framed_by(previous, clause):
         previous_body = previous.text
         if previous.lead_in and previous_body.startswith(previous.lead_in):
             previous_body = previous_body[len(previous.lead_in) :]

@@ -68,10 +68,10 @@ def test_docx_scores_match_txt(reports: tuple[Report, Report]) -> None:
 
 
 # The targets are R@1 >= 0.90 and R@3 >= 0.97; the search reaches
-# R@1 0.791 and R@3 0.930 today (see the README). These floors stop any change
+# R@1 0.791 and R@3 0.953 today (see the README). These floors stop any change
 # from quietly losing ground; raise them as the search improves.
 R_AT_1_FLOOR = 0.79
-R_AT_3_FLOOR = 0.93
+R_AT_3_FLOOR = 0.95
 
 
 def test_txt_scores_hold_their_ground(reports: tuple[Report, Report]) -> None:
