@@ -8,6 +8,7 @@ adapter (the console chat); it imports it lazily, inside the command.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -229,5 +230,14 @@ def evaluate_command(items_file: Path, quiet: bool) -> None:
             click.echo(f"  {line}")
 
 
+def _configure_logging() -> None:
+    """Warnings and errors to stderr. Libraries that narrate a broken file
+    ("EOF marker not found") are quietened: our own one-line error says it."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("pypdf", "docx"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
 def main() -> None:
+    _configure_logging()
     cli(prog_name="guidebot")

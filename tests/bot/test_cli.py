@@ -530,6 +530,25 @@ def test_subprocess_corrupt_file_exit_2_one_line_no_traceback(
     assert dump(sample_db_copy) == before
 
 
+def test_subprocess_broken_pdf_is_one_line_without_library_noise(
+    sample_db_copy: Path, tmp_path: Path
+) -> None:
+    """pypdf narrates a truncated file on stderr ("EOF marker not found");
+    the admin should see only our one line."""
+    broken = tmp_path / "scan.pdf"
+    broken.write_bytes(
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n"
+    )
+    before = dump(sample_db_copy)
+    done = guidebot(
+        "--db", str(sample_db_copy), "ingest", "--school", "st-annes", str(broken), cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert_one_line_error(done.stderr, "scan.pdf")
+    assert "EOF" not in done.stderr
+    assert dump(sample_db_copy) == before
+
+
 def test_subprocess_ask_json_batch_and_help(pristine_sample_db: Path, tmp_path: Path) -> None:
     batch = tmp_path / "q.txt"
     batch.write_text(f"{FRIEND}\n\nwhat time does the canteen open?\n", encoding="utf-8")
