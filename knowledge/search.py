@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -133,17 +133,25 @@ class _PhraseSet:
 
 
 @dataclass(frozen=True)
-class Match:
+class ClauseRef:
+    """A stored clause and the policy facts shown with it."""
+
     clause_id: int
     policy_id: int
     policy: str
     section: str
     number: str | None
     text: str
-    score: float
-    coverage: float
     next_review: str | None
     contact: str | None
+
+
+@dataclass(frozen=True)
+class Match(ClauseRef):
+    """A clause offered as (part of) the answer, with how well it fits."""
+
+    score: float
+    coverage: float
     matched: float = 0.0
     """How many of the question's concepts this clause speaks to (partly, for
     broader terms and framing)."""
@@ -164,36 +172,17 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class _Candidate(ClauseRef):
     """One row from the FTS query, before reranking."""
 
-    clause_id: int
-    policy_id: int
-    policy: str
-    section: str
-    number: str | None
-    text: str
     terms: str
     context: str | None
     words: int
     rank: float
-    next_review: str | None
-    contact: str | None
 
     def to_match(self, score: float, coverage: float, matched: float) -> Match:
-        return Match(
-            self.clause_id,
-            self.policy_id,
-            self.policy,
-            self.section,
-            self.number,
-            self.text,
-            round(score, 4),
-            round(coverage, 4),
-            self.next_review,
-            self.contact,
-            matched,
-        )
+        shared = {f.name: getattr(self, f.name) for f in fields(ClauseRef)}
+        return Match(**shared, score=round(score, 4), coverage=round(coverage, 4), matched=matched)
 
 
 @dataclass(frozen=True)
@@ -369,9 +358,9 @@ class Searcher:
             return []
         rows = self.kb.db.execute(
             """
-            SELECT c.id, c.policy_id, p.title, c.section, c.number, c.text, c.terms,
-                   c.context, c.words, bm25(clauses_fts, 1.0, 0.4, 0.0) AS rank,
-                   p.next_review, p.contact
+            SELECT c.id, c.policy_id, p.title, c.section, c.number, c.text,
+                   p.next_review, p.contact, c.terms, c.context, c.words,
+                   bm25(clauses_fts, 1.0, 0.4, 0.0) AS rank
             FROM clauses_fts
             JOIN clauses c ON c.id = clauses_fts.rowid
             JOIN policies p ON p.id = c.policy_id
