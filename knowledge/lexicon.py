@@ -30,6 +30,8 @@ class Group:
     name: str
     terms: tuple[Phrase, ...]
     broader: tuple[Phrase, ...] = ()
+    intent: bool = False
+    """Says what kind of answer is wanted (who to tell, how soon, how often)."""
     scene: bool = False
     """Usually sets the scene (a platform, a device) rather than carrying the question."""
 
@@ -89,6 +91,7 @@ def build(documents: Sequence[dict[str, Any]]) -> Lexicon:
     common: set[str] = set()
     groups: dict[str, tuple[list[str], list[str]]] = {}
     scene: set[str] = set()
+    intent: set[str] = set()
     cues: dict[str, list[str]] = {}
     markers: set[str] = set()
     implies: list[str] = []
@@ -108,8 +111,11 @@ def build(documents: Sequence[dict[str, Any]]) -> Lexicon:
             broader.extend(group.get("broader", []))
             if group.get("scene"):
                 scene.add(name)
+            if group.get("intent"):
+                intent.add(name)
     built = [
-        Group(name, _phrases(t), _phrases(b), name in scene) for name, (t, b) in groups.items()
+        Group(name, _phrases(t), _phrases(b), name in intent, name in scene)
+        for name, (t, b) in groups.items()
     ]
     index: dict[str, list[tuple[Phrase, int]]] = {}
     for number, group in enumerate(built):

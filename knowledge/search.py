@@ -59,6 +59,9 @@ LENGTH_PENALTY = 0.0015
 """Per word over LENGTH_FREE_WORDS: prefer the shorter of two equal answers."""
 COMMON_WORD_FACTOR = 0.3
 """Everyday words (the lexicon's [common] list) count at this share of their weight."""
+INTENT_FACTOR = 3.0
+"""Intent concepts (`intent = true` in the lexicon: who to tell, how soon, how
+often, who is responsible) name the kind of answer wanted, so they count more."""
 SCENE_FACTOR = 0.5
 """Scene-setting concepts (platforms, devices; `scene = true` in the lexicon) count
 at this share: "can I get sacked over a fb post" is about dismissal."""
@@ -97,6 +100,7 @@ class Concept:
     optional: bool = False
     common: bool = False
     scene: bool = False
+    intent: bool = False
 
     @cached_property
     def own_words(self) -> _PhraseSet:
@@ -268,7 +272,13 @@ class Searcher:
                 group = self.lexicon.groups[index]
                 concepts.setdefault(
                     group.name,
-                    Concept(group.name, group.terms, group.broader, scene=group.scene),
+                    Concept(
+                        group.name,
+                        group.terms,
+                        group.broader,
+                        scene=group.scene,
+                        intent=group.intent,
+                    ),
                 )
                 position += length
                 continue
@@ -334,6 +344,8 @@ class Searcher:
             weight = self._idf(1, total) * UNKNOWN_WEIGHT_FACTOR
         if concept.scene:
             weight *= SCENE_FACTOR
+        if concept.intent:
+            weight *= INTENT_FACTOR
         if concept.common:
             weight *= COMMON_WORD_FACTOR
         if concept.optional:

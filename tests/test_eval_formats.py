@@ -67,11 +67,11 @@ def test_docx_scores_match_txt(reports: tuple[Report, Report]) -> None:
     assert from_docx.false_report_offers == txt.false_report_offers, detail
 
 
-# The targets are R@1 >= 0.90 and R@3 >= 0.97; the search reaches
-# R@1 0.791 and R@3 0.953 today (see the README). These floors stop any change
-# from quietly losing ground; raise them as the search improves.
-R_AT_1_FLOOR = 0.79
-R_AT_3_FLOOR = 0.95
+# The targets are R@1 >= 0.90 and R@3 >= 0.97. R@3 meets its target;
+# R@1 reaches 0.837 today (see the README), so its floor stops any change from
+# quietly losing ground; raise it as the search improves.
+R_AT_1_FLOOR = 0.83
+R_AT_3_FLOOR = 0.97
 
 
 def test_txt_scores_hold_their_ground(reports: tuple[Report, Report]) -> None:
