@@ -7,6 +7,7 @@ adapter (the console chat); it imports it lazily, inside the command.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -131,7 +132,9 @@ def ask(
 
     Example: guidebot ask --school st-annes --json "can I add a past pupil on facebook?"
     """
-    from adapters.console import render, school_contact
+    from adapters.console import render
+    from bot.answers import Answerer
+    from bot.storage import Operations
 
     if batch is not None and not as_json:
         raise CliError("--batch needs --json")
@@ -139,6 +142,7 @@ def ask(
         raise CliError("give a QUESTION, or --batch FILE with --json")
     kb = _open(ctx)
     searcher = _searcher(kb)
+    answerer = Answerer(kb, searcher, Operations(kb.db))
     kb.school(school)
     questions = [line.strip() for line in batch if line.strip()] if batch else [question or ""]
     for text in questions:
@@ -146,7 +150,7 @@ def ask(
         if as_json:
             click.echo(json.dumps(ask_payload(result), ensure_ascii=False))
         else:
-            click.echo(render(result, school_contact(kb, school)))
+            click.echo(render(answerer.compose(result, "console")))
 
 
 @cli.command()
@@ -170,7 +174,7 @@ def chat(ctx: click.Context, school: str | None) -> None:
     slug = school or kb.schools()[0].slug
     kb.school(slug)
     lines = _prompted_lines() if interactive else sys.stdin
-    run_console(kb, _searcher(kb), slug, lines, sys.stdout, interactive)
+    asyncio.run(run_console(kb, _searcher(kb), slug, lines, sys.stdout, interactive))
 
 
 def _prompted_lines() -> Any:

@@ -98,3 +98,63 @@ def samples_loaded(count: int) -> str:
 
 def goodbye() -> str:
     return "Goodbye, and thank you."
+
+
+def help_text_chat(school_name: str) -> str:
+    return (
+        f"Hello! I answer questions from {school_name}'s policies by quoting the part that "
+        "covers it, with the policy and section it comes from. Ask in your own words, for "
+        'example: "can I accept a friend request from an ex-pupil?"\n'
+        "If I cannot find an answer I will say so and tell you who to ask.\n"
+        "If you are worried about a child, speak to your Designated Safeguarding Lead (DSL) "
+        "straight away. If a child is in immediate danger, call 999."
+    )
+
+
+def helpful_label() -> str:
+    return "Helpful"
+
+
+def not_helpful_label() -> str:
+    return "Not helpful"
+
+
+def report_label() -> str:
+    return "Report a concern to the DSL"
+
+
+def pass_on_label(contact: str | None) -> str:
+    return f"Pass my question to {contact}" if contact else "Pass my question on"
+
+
+def thanks_for_feedback() -> str:
+    return "Thank you, that helps us improve the answers."
+
+
+def button_expired() -> str:
+    return "Sorry, that button has expired. Please ask your question again."
+
+
+def report_how() -> str:
+    return (
+        "Please speak to your Designated Safeguarding Lead (DSL) today, in person if you can, "
+        "and record the concern the way your school does. If a child is in immediate danger, "
+        "call 999."
+    )
+
+
+def passed_on(contact: str | None) -> str:
+    who = contact or "the policy contact"
+    return f"Thank you. I have passed your question to {who}, who will get back to you."
+
+
+def already_passed_on(contact: str | None) -> str:
+    who = contact or "the policy contact"
+    return f"That question has already been passed to {who}."
+
+
+def passed_on_to_contact(question: str) -> str:
+    return (
+        "A member of staff asked a question that the school's policies do not seem to answer, "
+        f'and asked for it to be passed to you:\n"{question}"'
+    )

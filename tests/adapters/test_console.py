@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.console import render, run_console
+from adapters.console import run_console
 from bot import wording
+from bot.answers import Answerer
+from bot.messages import Incoming
 from bot.storage import Operations
 from knowledge.search import Searcher, SearchResult
 from knowledge.store import KnowledgeBase
@@ -20,36 +22,38 @@ OFF_TOPIC = "how many inset days have we got this year?"
 DISCLOSURE = "a year 5 girl told me her uncle hits her and said not to tell anyone"
 
 
-def _chat(kb: KnowledgeBase, lines: list[str], school: str = "st-annes") -> str:
+async def _chat(kb: KnowledgeBase, lines: list[str], school: str = "st-annes") -> str:
     out = io.StringIO()
-    run_console(kb, Searcher(kb), school, lines, out, interactive=False)
+    await run_console(kb, Searcher(kb), school, lines, out, interactive=False)
     return out.getvalue()
 
 
-def test_an_answer_quotes_the_clause_with_its_policy_and_section(sample_db_copy: Path) -> None:
+async def test_an_answer_quotes_the_clause_with_its_policy_and_section(
+    sample_db_copy: Path,
+) -> None:
     kb = KnowledgeBase(sample_db_copy)
-    output = _chat(kb, [FRIEND_QUESTION])
+    output = await _chat(kb, [FRIEND_QUESTION])
     assert "From Social Media Policy (Personal Use of Social Media by Staff):" in output
     assert "accept 'friend requests' from, or" in output
     assert "Sorry" not in output
 
 
-def test_an_unanswered_question_names_who_to_ask_and_is_recorded_as_a_gap(
+async def test_an_unanswered_question_names_who_to_ask_and_is_recorded_as_a_gap(
     sample_db_copy: Path,
 ) -> None:
     kb = KnowledgeBase(sample_db_copy)
-    output = " ".join(_chat(kb, [OFF_TOPIC]).split())
+    output = " ".join((await _chat(kb, [OFF_TOPIC])).split())
     assert "Natalie Slight, Acting Headteacher" in output  # st-annes' named contact
     assert "I have noted the question" in output
-    gaps = Operations(kb.db).gaps("st-annes")
-    assert [g.question for g in gaps] == [OFF_TOPIC]
+    gaps = Operations(kb.db).gaps("st-annes")  # unanswered questions
+    assert [g.text for g in gaps] == [OFF_TOPIC]
 
 
-def test_a_message_that_looks_like_a_concern_is_never_stored_as_a_gap(
+async def test_a_message_that_looks_like_a_concern_is_never_stored_as_a_gap(
     sample_db_copy: Path,
 ) -> None:
     kb = KnowledgeBase(sample_db_copy)
-    output = " ".join(_chat(kb, [DISCLOSURE]).split())
+    output = " ".join((await _chat(kb, [DISCLOSURE])).split())
     assert "Designated Safeguarding Lead" in output
     assert "999" in output
     assert "noted the question" not in output  # it was not, so we must not say so
@@ -58,7 +62,7 @@ def test_a_message_that_looks_like_a_concern_is_never_stored_as_a_gap(
     assert "uncle hits her" not in dump
 
 
-def test_a_failure_while_answering_is_kind_and_logs_nothing_of_the_message(
+async def test_a_failure_while_answering_is_kind_and_logs_nothing_of_the_message(
     sample_db_copy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     kb = KnowledgeBase(sample_db_copy)
@@ -69,7 +73,7 @@ def test_a_failure_while_answering_is_kind_and_logs_nothing_of_the_message(
 
     out = io.StringIO()
     with caplog.at_level(logging.DEBUG):
-        run_console(
+        await run_console(
             kb, BrokenSearcher(kb), "st-annes", [DISCLOSURE, "/help"], out, interactive=False
         )
     output = out.getvalue()
@@ -80,26 +84,38 @@ def test_a_failure_while_answering_is_kind_and_logs_nothing_of_the_message(
     assert wording.help_text() in output  # the conversation carried on
 
 
-def test_commands_switch_school_and_list_schools(sample_db_copy: Path) -> None:
+async def test_commands_switch_school_and_list_schools(sample_db_copy: Path) -> None:
     kb = KnowledgeBase(sample_db_copy)
-    output = _chat(kb, ["/schools", "/school kaleidoscope", FRIEND_QUESTION, "/school nowhere"])
+    output = await _chat(
+        kb, ["/schools", "/school kaleidoscope", FRIEND_QUESTION, "/school nowhere"]
+    )
     assert "crossflatts: Crossflatts Primary School" in output
     assert wording.school_switched("Kaleidoscope Multi-Academy Trust") in output
     assert "Social Media and Networking Policy" in output
     assert "I do not know a school called 'nowhere'" in output
 
 
-def test_quit_stops_reading(sample_db_copy: Path) -> None:
+async def test_quit_stops_reading(sample_db_copy: Path) -> None:
     kb = KnowledgeBase(sample_db_copy)
-    output = _chat(kb, ["/quit", FRIEND_QUESTION])
+    output = await _chat(kb, ["/quit", FRIEND_QUESTION])
     assert "friend" not in output
 
 
-def test_an_answer_from_a_policy_past_its_review_date_says_so(searcher: Searcher) -> None:
-    result = searcher.search("kaleidoscope", "a pupil added me on snapchat, what do i do?")
-    assert result.answered
-    assert result.best is not None and result.best.next_review == "2020-09-01"
-    overdue = render(result, None, today=date(2026, 11, 22))
-    assert "was due for review in September 2020" in overdue
-    in_time = render(result, None, today=date(2020, 8, 1))
-    assert "due for review" not in in_time
+async def test_an_answer_from_a_policy_past_its_review_date_says_so(
+    sample_db_copy: Path,
+) -> None:
+    kb = KnowledgeBase(sample_db_copy)
+    question = Incoming(
+        "console", "kaleidoscope", "u1", "a pupil added me on snapchat, what do i do?", "c"
+    )
+    assert "was due for review in September 2020" in await answer_on_async(
+        kb, question, date(2026, 11, 22)
+    )
+    assert "due for review" not in await answer_on_async(kb, question, date(2020, 8, 1))
+
+
+async def answer_on_async(kb: KnowledgeBase, question: Incoming, day: date) -> str:
+    answerer = Answerer(kb, Searcher(kb), Operations(kb.db), today=lambda: day)
+    reply = await answerer.answer(question)
+    assert reply.quote is not None and reply.quote.policy == "Social Media and Networking Policy"
+    return " ".join(reply.text.split())

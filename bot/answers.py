@@ -1,0 +1,237 @@
+"""Question in, Reply out: the conversation every platform shares.
+
+An answer quotes the best clause verbatim with its policy and section, notes a
+policy past its review date, adds up to two "see also" clauses, and offers
+Helpful / Not helpful. A message that may describe a safeguarding concern also
+gets the "Report a concern to the DSL" button. When nothing matches, the reply
+says so, names who to ask, records the gap and, where the school has told us
+who that is on the platform, offers to pass the question on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from bot import wording
+from bot.messages import Action, Button, Click, Incoming, Quote, Reply
+from bot.storage import Operations
+from knowledge.search import MIN_EVIDENCE, Match, Searcher, SearchResult
+from knowledge.store import KnowledgeBase
+
+SEE_ALSO_MIN_COVERAGE = 0.6
+SEE_ALSO_RELATIVE_SCORE = 0.6
+"""A related clause must cover most of the question, speak to more than one of
+its concepts, and score nearly as well as the answer itself."""
+
+_GREETING_RE = re.compile(
+    r"^\W*(?:hi|hiya|hello|hey|morning|good (?:morning|afternoon)|help|\?|start|"
+    r"what can you do|what do you do|who are you|how does this work)\W*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message for someone other than the person who wrote in."""
+
+    platform: str
+    user_id: str
+    reply: Reply
+
+
+@dataclass(frozen=True)
+class ClickOutcome:
+    reply: Reply | None
+    deliveries: tuple[Delivery, ...] = field(default=())
+
+
+def quote_of(match: Match) -> Quote:
+    return Quote(match.text, match.policy, match.section, match.number)
+
+
+def _overdue(match: Match, today: date) -> str | None:
+    if match.next_review and date.fromisoformat(match.next_review) < today:
+        return wording.review_overdue(date.fromisoformat(match.next_review))
+    return None
+
+
+def see_also(result: SearchResult) -> list[Match]:
+    best = result.best
+    if best is None:
+        return []
+    return [
+        m
+        for m in result.matches[1:3]
+        if m.coverage >= SEE_ALSO_MIN_COVERAGE
+        and m.matched >= MIN_EVIDENCE
+        and m.score >= SEE_ALSO_RELATIVE_SCORE * best.score
+        and m.text != best.text
+    ]
+
+
+class Answerer:
+    """The bot's side of a conversation, for one knowledge base."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        searcher: Searcher,
+        operations: Operations,
+        contacts: Callable[[str, str], str | None] | None = None,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        """``contacts(school, platform)`` gives the platform id of the person
+        unanswered questions may be passed to, if the school named one."""
+        self.kb = kb
+        self.searcher = searcher
+        self.operations = operations
+        self.contacts = contacts or (lambda school, platform: None)
+        self.today = today
+
+    # questions -------------------------------------------------------------------
+
+    async def answer(self, incoming: Incoming) -> Reply:
+        text = incoming.text.strip()
+        ephemeral = incoming.kind == "command"
+        school = self.kb.school(incoming.school)
+        if not text or _GREETING_RE.match(text):
+            return Reply(wording.help_text_chat(school.name), ephemeral=ephemeral, kind="help")
+        result = self.searcher.search(school.slug, text)
+        best = result.best if result.answered else None
+        question_id = self.operations.record_question(
+            school.slug,
+            incoming.platform,
+            incoming.user_id,
+            text,
+            answered=best is not None,
+            offer_report=result.offer_report,
+            clause_id=best.clause_id if best else None,
+            policy=best.policy if best else None,
+            section=best.section if best else None,
+        )
+        return self.compose(result, incoming.platform, question_id, ephemeral)
+
+    def compose(
+        self,
+        result: SearchResult,
+        platform: str,
+        question_id: int | None = None,
+        ephemeral: bool = False,
+    ) -> Reply:
+        """The reply to a search result. Without a question id (nothing was
+        recorded, as with `guidebot ask`) there are no buttons and no gap noted."""
+        best = result.best if result.answered else None
+        if best is not None:
+            return self._answered(result, best, question_id, ephemeral)
+        return self._not_found(result, platform, question_id, ephemeral)
+
+    def _answered(
+        self, result: SearchResult, best: Match, question_id: int | None, ephemeral: bool
+    ) -> Reply:
+        notes: list[str] = []
+        overdue = _overdue(best, self.today())
+        if overdue:
+            notes.append(overdue)
+        if result.offer_report:
+            notes.append(wording.concern_offer())
+        related = tuple(quote_of(m) for m in see_also(result))
+        buttons: list[Button] = []
+        if question_id is not None:
+            buttons += [
+                Button(wording.helpful_label(), Action.HELPFUL, str(question_id), "primary"),
+                Button(wording.not_helpful_label(), Action.NOT_HELPFUL, str(question_id)),
+            ]
+        if result.offer_report and question_id is not None:
+            buttons.append(
+                Button(wording.report_label(), Action.REPORT_CONCERN, str(question_id), "danger")
+            )
+        quote = quote_of(best)
+        plain = [wording.answer_heading(best.policy, best.section, best.number), quote.text]
+        plain.extend(notes)
+        if related:
+            plain.append(wording.see_also())
+            plain.extend(f"{q.source}: {q.text}" for q in related)
+        return Reply(
+            "\n".join(plain),
+            quote=quote,
+            notes=tuple(notes),
+            see_also=related,
+            buttons=tuple(buttons),
+            ephemeral=ephemeral,
+            question_id=question_id,
+        )
+
+    def _not_found(
+        self, result: SearchResult, platform: str, question_id: int | None, ephemeral: bool
+    ) -> Reply:
+        contact = self._policy_contact(result.school)
+        notes: list[str] = []
+        if result.offer_report:
+            notes.append(wording.concern_offer())
+        buttons: list[Button] = []
+        recorded = question_id is not None and not result.offer_report
+        if recorded and self.contacts(result.school, platform):
+            buttons.append(
+                Button(wording.pass_on_label(contact), Action.PASS_TO_CONTACT, str(question_id))
+            )
+        if result.offer_report and question_id is not None:
+            buttons.append(
+                Button(wording.report_label(), Action.REPORT_CONCERN, str(question_id), "danger")
+            )
+        text = "\n".join([wording.not_found(contact, recorded), *notes])
+        return Reply(
+            text,
+            notes=tuple(notes),
+            buttons=tuple(buttons),
+            ephemeral=ephemeral,
+            question_id=question_id,
+            kind="not_found",
+        )
+
+    def _policy_contact(self, school: str) -> str | None:
+        for policy in self.kb.policies(school):
+            if policy.contact:
+                return policy.contact
+        return None
+
+    # buttons ------------------------------------------------------------------------
+
+    async def click(self, click: Click) -> ClickOutcome:
+        question_id = int(click.value) if click.value.isdigit() else None
+        if click.action in (Action.HELPFUL, Action.NOT_HELPFUL):
+            if question_id is None or self.operations.question(question_id) is None:
+                return ClickOutcome(Reply(wording.button_expired(), ephemeral=True, kind="notice"))
+            self.operations.record_feedback(question_id, click.action is Action.HELPFUL)
+            return ClickOutcome(Reply(wording.thanks_for_feedback(), ephemeral=True, kind="notice"))
+        if click.action is Action.PASS_TO_CONTACT:
+            return self._pass_on(click, question_id)
+        if click.action is Action.REPORT_CONCERN:
+            return ClickOutcome(Reply(wording.report_how(), ephemeral=True, kind="notice"))
+        return ClickOutcome(None)
+
+    def _pass_on(self, click: Click, question_id: int | None) -> ClickOutcome:
+        question = self.operations.question(question_id) if question_id is not None else None
+        contact_id = self.contacts(click.school, click.platform)
+        if (
+            question is None
+            or contact_id is None
+            or not self.operations.asked_by(question.id, click.platform, click.user_id)
+        ):
+            return ClickOutcome(Reply(wording.button_expired(), ephemeral=True, kind="notice"))
+        contact = self._policy_contact(click.school)
+        if not self.operations.mark_passed_on(question.id):
+            return ClickOutcome(
+                Reply(wording.already_passed_on(contact), ephemeral=True, kind="notice")
+            )
+        forwarded = Reply(
+            wording.passed_on_to_contact(question.text),
+            kind="notice",
+            extra={"asked_by": click.user_id},
+        )
+        return ClickOutcome(
+            Reply(wording.passed_on(contact), ephemeral=True, kind="notice"),
+            (Delivery(click.platform, contact_id, forwarded),),
+        )

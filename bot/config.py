@@ -1,0 +1,206 @@
+"""Settings: guidebot.toml for what may be written down, the environment for secrets.
+
+Every problem is found at start, with a message naming the setting, and every
+secret is wrapped so it never appears in a log line, a traceback or `doctor`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from knowledge.errors import GuidebotError
+from knowledge.text import slugify
+
+DEFAULT_CONFIG = "guidebot.toml"
+Transport = Literal["http", "socket"]
+
+
+class ConfigError(GuidebotError):
+    """A setting is missing or wrong; the message names it."""
+
+
+class Secret:
+    """A secret value that prints as asterisks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class SlackWorkspace:
+    team_id: str
+    school: str
+    bot_token: Secret
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    transport: Transport
+    workspaces: tuple[SlackWorkspace, ...]
+    signing_secret: Secret | None
+    app_token: Secret | None
+    api_url: str | None = None
+    """Only for tests and proxies: where the Slack Web API lives."""
+
+    def workspace(self, team_id: str | None) -> SlackWorkspace | None:
+        return next((w for w in self.workspaces if w.team_id == team_id), None)
+
+
+@dataclass(frozen=True)
+class SchoolSettings:
+    slug: str
+    policy_contact_slack: str | None = None
+    """Slack user id of the person unanswered questions can be passed to."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Path
+    host: str = "0.0.0.0"
+    port: int = 3000
+    slack: SlackSettings | None = None
+    schools: Mapping[str, SchoolSettings] = field(default_factory=dict)
+    source: Path | None = None
+
+    def school(self, slug: str) -> SchoolSettings:
+        return self.schools.get(slug) or SchoolSettings(slug)
+
+
+def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}{key} must be a table, like [{where}{key}]")
+    return value
+
+
+def _string(data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if value is None:
+        raise ConfigError(f"{where}{key} is missing")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}{key} must be a non-empty string")
+    return value.strip()
+
+
+def _secret(env: Mapping[str, str], name: str, purpose: str) -> Secret:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set ({purpose})")
+    return Secret(value)
+
+
+def _slack(data: Mapping[str, Any], env: Mapping[str, str]) -> SlackSettings | None:
+    if "slack" not in data:
+        return None
+    slack = _table(data, "slack", "")
+    transport = _string(slack, "transport", "slack.", "http")
+    if transport not in ("http", "socket"):
+        raise ConfigError(f'slack.transport must be "http" or "socket", not {transport!r}')
+    raw_workspaces = slack.get("workspace", [])
+    if not isinstance(raw_workspaces, list) or not raw_workspaces:
+        raise ConfigError(
+            "slack.workspace is missing: add a [[slack.workspace]] with team_id and school"
+        )
+    workspaces: list[SlackWorkspace] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(raw_workspaces, start=1):
+        where = f"slack.workspace[{number}]."
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where[:-1]} must be a table")
+        team_id = _string(raw, "team_id", where)
+        if not team_id.startswith(("T", "E")):
+            raise ConfigError(
+                f"{where}team_id {team_id!r} does not look like a Slack team id (T...)"
+            )
+        if team_id in seen:
+            raise ConfigError(f"{where}team_id {team_id} appears twice")
+        seen.add(team_id)
+        token_env = _string(raw, "bot_token_env", where, "SLACK_BOT_TOKEN")
+        token = _secret(env, token_env, f"the bot token for Slack workspace {team_id}")
+        if not token.reveal().startswith("xoxb-"):
+            raise ConfigError(f"{token_env} does not look like a Slack bot token (xoxb-...)")
+        workspaces.append(SlackWorkspace(team_id, slugify(_string(raw, "school", where)), token))
+    signing_secret = app_token = None
+    if transport == "http":
+        signing_secret = _secret(env, "SLACK_SIGNING_SECRET", "needed for slack.transport = http")
+    else:
+        app_token = _secret(env, "SLACK_APP_TOKEN", "needed for slack.transport = socket")
+        if not app_token.reveal().startswith("xapp-"):
+            raise ConfigError("SLACK_APP_TOKEN does not look like an app-level token (xapp-...)")
+    api_url = slack.get("api_url")
+    if api_url is not None and not isinstance(api_url, str):
+        raise ConfigError("slack.api_url must be a string")
+    return SlackSettings(
+        transport,  # type: ignore[arg-type]  # checked against the two values above
+        tuple(workspaces),
+        signing_secret,
+        app_token,
+        api_url,
+    )
+
+
+def _schools(data: Mapping[str, Any]) -> dict[str, SchoolSettings]:
+    schools: dict[str, SchoolSettings] = {}
+    for slug, raw in _table(data, "schools", "").items():
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"schools.{slug} must be a table, like [schools.{slug}]")
+        contact = raw.get("policy_contact_slack")
+        if contact is not None and (not isinstance(contact, str) or not contact.startswith("U")):
+            raise ConfigError(f"schools.{slug}.policy_contact_slack must be a Slack user id (U...)")
+        schools[slugify(slug)] = SchoolSettings(slugify(slug), contact)
+    return schools
+
+
+def parse(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None = None) -> Settings:
+    server = _table(data, "server", "")
+    port = server.get("port", 3000)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ConfigError("server.port must be a whole number from 0 to 65535")
+    database = Path(env.get("GUIDEBOT_DB") or _string(server, "database", "server.", "guidebot.db"))
+    if source is not None and not database.is_absolute():
+        database = source.parent / database
+    return Settings(
+        database=database,
+        host=_string(server, "host", "server.", "0.0.0.0"),
+        port=port,
+        slack=_slack(data, env),
+        schools=_schools(data),
+        source=source,
+    )
+
+
+def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read guidebot.toml (or $GUIDEBOT_CONFIG) and the environment."""
+    env = dict(os.environ) if env is None else env
+    path = path or Path(env.get("GUIDEBOT_CONFIG", DEFAULT_CONFIG))
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"no configuration file at {path}: copy deploy/guidebot.example.toml"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name} is not valid TOML: {exc}") from exc
+    return parse(data, env, path)
