@@ -53,6 +53,8 @@ OTHER_AUDIENCE_PENALTY = 0.2
 DEFINITION_PENALTY = 0.15
 """Definitions name every platform but only answer "does X count / what is X" questions."""
 SCOPE_CONCEPT = "policy scope"
+LINKS_PENALTY = 0.3
+"""A list of web addresses ("Useful links") is where to read more, not an answer."""
 """A staff member asking about themselves wants the rules for staff, not for parents."""
 LENGTH_FREE_WORDS = 45
 LENGTH_PENALTY = 0.0015
@@ -84,6 +86,14 @@ _DEFINITION_RE = re.compile(
     re.IGNORECASE,
 )
 """A definition ("For the purposes of this policy, social media includes...")."""
+_LINK_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+
+
+def _mostly_links(text: str) -> bool:
+    linked = sum(len(m.group(0)) for m in _LINK_RE.finditer(text))
+    return linked > 0.4 * max(len(text), 1)
+
+
 _YEAR_GROUP_RE = re.compile(r"\b(?:yr|year|y)\s?(?:\d{1,2}|r)s?\b")
 _TYPO_MIN_LENGTH = 5
 _TYPO_CUTOFF = 85.0
@@ -443,6 +453,8 @@ class Searcher:
                 score -= OTHER_AUDIENCE_PENALTY
             if not about_scope and _DEFINITION_RE.match(candidate.text):
                 score -= DEFINITION_PENALTY
+            if _mostly_links(candidate.text):
+                score -= LINKS_PENALTY
             scored.append(candidate.to_match(score, coverage, matched))
         scored.sort(key=lambda m: (-m.score, m.clause_id))
         top = scored[0]
