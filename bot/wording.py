@@ -158,3 +158,73 @@ def passed_on_to_contact(question: str) -> str:
         "A member of staff asked a question that the school's policies do not seem to answer, "
         f'and asked for it to be passed to you:\n"{question}"'
     )
+
+
+# --- Slack App Home and Block Kit layout ----------------------------------------------
+
+
+def source_line(policy: str, where: str) -> str:
+    """Where a quoted clause comes from; ``policy`` may already carry formatting."""
+    return f"From {policy} ({where})"
+
+
+def rest_in_policy(policy: str) -> str:
+    return f"This clause is too long to show in full here. Please read the rest in the {policy}."
+
+
+def asked_by(who: str) -> str:
+    return f"Asked by {who}"
+
+
+def home_title(school_name: str) -> str:
+    return f"Policy help for {school_name}"
+
+
+def home_intro() -> str:
+    return (
+        "Ask me a question in your own words and I will quote the part of the school's "
+        "policies that covers it, with the policy and section it comes from. Send me a "
+        "message here, mention me in a channel, or type /policy and your question."
+    )
+
+
+def home_safeguarding() -> str:
+    return (
+        "If you are worried about a child, speak to your Designated Safeguarding Lead (DSL) "
+        "straight away. If a child is in immediate danger, call 999."
+    )
+
+
+def recent_questions_heading() -> str:
+    return "Your recent questions"
+
+
+def no_recent_questions() -> str:
+    return (
+        "You have not asked me anything yet. Try, for example: "
+        '"can I accept a friend request from an ex-pupil?"'
+    )
+
+
+def recent_question_note(asked_on: str | None, answered: bool) -> str:
+    """The small print after one of your recent questions ("" when there is none)."""
+    parts = [asked_on] if asked_on else []
+    if not answered:
+        parts.append("not found in the policies, so it was noted for the school")
+    return ", ".join(parts)
+
+
+def ask_question_label() -> str:
+    return "Ask a question"
+
+
+def report_concern_label() -> str:
+    return "Report a concern"
+
+
+def dsl_panel_note() -> str:
+    return "You are a Designated Safeguarding Lead: concerns you need to act on will appear here."
+
+
+def leader_panel_note() -> str:
+    return "You are a school leader: your policy updates and who has read them will appear here."
