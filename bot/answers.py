@@ -72,6 +72,18 @@ def see_also(result: SearchResult) -> list[Match]:
     ]
 
 
+_MAX_QUESTION_ID = 2**62
+
+
+def _question_id(value: str) -> int | None:
+    """A button's question id, or None for anything a genuine button never
+    carries (a forged value must read as an expired button, not a crash)."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return None
+    number = int(value)
+    return number if 0 < number < _MAX_QUESTION_ID else None
+
+
 class Answerer:
     """The bot's side of a conversation, for one knowledge base."""
 
@@ -79,7 +91,7 @@ class Answerer:
         self,
         kb: KnowledgeBase,
         searcher: Searcher,
-        operations: Operations,
+        operations: Operations | None,
         contacts: Callable[[str, str], str | None] | None = None,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
@@ -87,9 +99,17 @@ class Answerer:
         unanswered questions may be passed to, if the school named one."""
         self.kb = kb
         self.searcher = searcher
-        self.operations = operations
+        self._operations = operations
         self.contacts = contacts or (lambda school, platform: None)
         self.today = today
+
+    @property
+    def operations(self) -> Operations:
+        """The records; an Answerer made only to compose replies (``guidebot
+        ask``) has none, so it never creates or writes the bot's tables."""
+        if self._operations is None:
+            raise RuntimeError("this Answerer only composes replies; it keeps no records")
+        return self._operations
 
     # questions -------------------------------------------------------------------
 
@@ -200,7 +220,7 @@ class Answerer:
     # buttons ------------------------------------------------------------------------
 
     async def click(self, click: Click) -> ClickOutcome:
-        question_id = int(click.value) if click.value.isdigit() else None
+        question_id = _question_id(click.value)
         if click.action in (Action.HELPFUL, Action.NOT_HELPFUL):
             if question_id is None or self.operations.question(question_id) is None:
                 return ClickOutcome(Reply(wording.button_expired(), ephemeral=True, kind="notice"))
@@ -217,6 +237,8 @@ class Answerer:
         contact_id = self.contacts(click.school, click.platform)
         if (
             question is None
+            or question.withheld  # never forward what may describe a concern
+            or question.answered
             or contact_id is None
             or not self.operations.asked_by(question.id, click.platform, click.user_id)
         ):

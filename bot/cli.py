@@ -8,6 +8,8 @@ adapter (the console chat); it imports it lazily, inside the command.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import importlib
 import json
 import logging
 import os
@@ -15,12 +17,16 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from bot.ask import ask_payload
 from knowledge.errors import GuidebotError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 DEFAULT_DB = "guidebot.db"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -134,7 +140,6 @@ def ask(
     """
     from adapters.console import render
     from bot.answers import Answerer
-    from bot.storage import Operations
 
     if batch is not None and not as_json:
         raise CliError("--batch needs --json")
@@ -142,7 +147,7 @@ def ask(
         raise CliError("give a QUESTION, or --batch FILE with --json")
     kb = _open(ctx)
     searcher = _searcher(kb)
-    answerer = Answerer(kb, searcher, Operations(kb.db))
+    answerer = Answerer(kb, searcher, None)  # composes only: `ask` records nothing
     kb.school(school)
     questions = [line.strip() for line in batch if line.strip()] if batch else [question or ""]
     for text in questions:
@@ -232,6 +237,78 @@ def evaluate_command(items_file: Path, quiet: bool) -> None:
         click.echo(f"\n{len(report.wrong)} to look at:")
         for line in report.wrong:
             click.echo(f"  {line}")
+
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="The settings file (default: $GUIDEBOT_CONFIG, else ./guidebot.toml).",
+)
+
+
+def _db_override(ctx: click.Context) -> Path | None:
+    """The database named with `guidebot --db` on the command line, which wins over
+    the settings file; GUIDEBOT_DB is already applied by the settings themselves."""
+    root = ctx.find_root()
+    if root.get_parameter_source("db") is ParameterSource.COMMANDLINE:
+        return Path(root.params["db"])
+    return None
+
+
+def _settings(ctx: click.Context, config_path: Path | None) -> Settings:
+    from bot import config
+
+    settings = config.load(config_path)
+    override = _db_override(ctx)
+    return dataclasses.replace(settings, database=override) if override else settings
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.pass_context
+def serve(ctx: click.Context, config_path: Path | None) -> None:
+    """Connect to Slack and answer staff until stopped (Ctrl+C).
+
+    Reads the settings file and the secrets in the environment (see
+    deploy/guidebot.example.toml); run `guidebot doctor` first to check them.
+
+    Example: guidebot serve --config /etc/guidebot/guidebot.toml
+    """
+    settings = _settings(ctx, config_path)
+    if settings.slack is None:
+        raise CliError(
+            f"{settings.source}: there is no [slack] section, so there is nothing to "
+            "connect to: add one (see deploy/guidebot.example.toml)"
+        )
+    server = importlib.import_module("adapters.server")
+    try:
+        server.serve(settings)
+    except KeyboardInterrupt:
+        click.echo("guidebot: stopped", err=True)
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--online", is_flag=True, help="Also ask Slack whether each bot token works.")
+@click.pass_context
+def doctor(ctx: click.Context, config_path: Path | None, online: bool) -> None:
+    """Check the settings, secrets, database and schools, one line each.
+
+    Exits 0 when all is well and 2 when anything needs fixing. Secrets are
+    shown only as "set" or "missing", never their values.
+
+    Example: guidebot doctor --config /etc/guidebot/guidebot.toml --online
+    """
+    from bot.doctor import diagnose
+
+    report = asyncio.run(
+        diagnose(config_path, dict(os.environ), online=online, database=_db_override(ctx))
+    )
+    for line in report.lines():
+        click.echo(line)
+    if not report.healthy:
+        ctx.exit(2)
 
 
 def _configure_logging() -> None:

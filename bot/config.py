@@ -177,9 +177,13 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None =
     port = server.get("port", 3000)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ConfigError("server.port must be a whole number from 0 to 65535")
-    database = Path(env.get("GUIDEBOT_DB") or _string(server, "database", "server.", "guidebot.db"))
-    if source is not None and not database.is_absolute():
-        database = source.parent / database
+    if env.get("GUIDEBOT_DB"):
+        # Like --db for every other command: relative to the working directory.
+        database = Path(env["GUIDEBOT_DB"])
+    else:
+        database = Path(_string(server, "database", "server.", "guidebot.db"))
+        if source is not None and not database.is_absolute():
+            database = source.parent / database
     return Settings(
         database=database,
         host=_string(server, "host", "server.", "0.0.0.0"),
@@ -201,6 +205,15 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
         raise ConfigError(
             f"no configuration file at {path}: copy deploy/guidebot.example.toml"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"the settings file {path} is not UTF-8 text: save it as UTF-8 and try again"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the settings file {path}: {exc.strerror} "
+            "(guidebot needs a readable UTF-8 TOML file)"
+        ) from exc
     return parse(data, env, path)

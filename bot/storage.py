@@ -78,6 +78,7 @@ class StoredQuestion:
     text: str
     answered: bool
     asked_at: str
+    withheld: bool = False
 
 
 class Operations:
@@ -151,10 +152,12 @@ class Operations:
 
     def question(self, question_id: int) -> StoredQuestion | None:
         row = self.db.execute(
-            "SELECT id, school, text, answered, asked_at FROM questions WHERE id = ?",
+            "SELECT id, school, text, answered, asked_at, withheld FROM questions WHERE id = ?",
             [question_id],
         ).fetchone()
-        return StoredQuestion(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+        if row is None:
+            return None
+        return StoredQuestion(row[0], row[1], row[2], bool(row[3]), row[4], bool(row[5]))
 
     def asked_by(self, question_id: int, platform: str, user_id: str) -> bool:
         row = self.db.execute(

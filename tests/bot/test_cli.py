@@ -11,7 +11,9 @@ import os
 import sqlite3
 import subprocess
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -439,10 +441,11 @@ def test_chat_loads_samples_on_first_run_and_answers_each_piped_line(tmp_path: P
     assert "friend requests" in again.stdout
 
 
-def test_chat_says_it_could_not_find_an_off_topic_question(pristine_sample_db: Path) -> None:
+def test_chat_says_it_could_not_find_an_off_topic_question(sample_db_copy: Path) -> None:
+    # chat records the gap, so it gets a private copy, never the shared pristine file
     result = run(
         "--db",
-        str(pristine_sample_db),
+        str(sample_db_copy),
         "chat",
         "--school",
         "st-annes",
@@ -573,3 +576,157 @@ def test_subprocess_ask_json_batch_and_help(pristine_sample_db: Path, tmp_path: 
     helped = guidebot("-h", cwd=tmp_path)
     assert helped.returncode == 0
     assert "Example:" in helped.stdout
+
+
+# --- serve and doctor -------------------------------------------------------------------
+
+SLACK_CONFIG = """
+[server]
+database = "guidebot.db"
+
+[slack]
+transport = "http"
+
+[[slack.workspace]]
+team_id = "T0123ABC"
+school = "st-annes"
+bot_token_env = "SLACK_BOT_TOKEN_ST_ANNES"
+"""
+SLACK_ENV = {"SLACK_BOT_TOKEN_ST_ANNES": "xoxb-0000-secret", "SLACK_SIGNING_SECRET": "s3cr3t-0000"}
+
+
+def settings_env(**extra: str) -> dict[str, str | None]:
+    """CliRunner's environment: this machine's Slack and guidebot variables removed."""
+    cleared: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith(("SLACK_", "GUIDEBOT_"))
+    }
+    return {**cleared, **extra}
+
+
+def invoke(*args: str, env: dict[str, str | None]) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, prog_name="guidebot")
+
+
+def test_serve_and_doctor_are_listed_in_the_help() -> None:
+    result = run("-h")
+    assert "serve" in result.stdout
+    assert "doctor" in result.stdout
+    for name in ("serve", "doctor"):
+        assert "--config" in run(name, "-h").stdout
+    assert "--online" in run("doctor", "-h").stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "needles"),
+    [
+        (SLACK_CONFIG.replace('"T0123ABC"', '"acme"'), SLACK_ENV, ["slack.workspace[1].team_id"]),
+        (SLACK_CONFIG, {"SLACK_BOT_TOKEN_ST_ANNES": "xoxb-1"}, ["SLACK_SIGNING_SECRET"]),
+        (SLACK_CONFIG, {"SLACK_SIGNING_SECRET": "s"}, ["SLACK_BOT_TOKEN_ST_ANNES"]),
+        ("[server]\nport = 99999\n" + SLACK_CONFIG.split("\n", 3)[3], SLACK_ENV, ["server.port"]),
+        (SLACK_CONFIG.replace('"http"', '"https"'), SLACK_ENV, ["slack.transport"]),
+        (SLACK_CONFIG.replace("[slack]", "[slack"), SLACK_ENV, ["guidebot.toml", "TOML"]),
+        ("[server]\nport = 3000\n", {}, ["[slack]"]),
+    ],
+    ids=[
+        "bad-team-id",
+        "no-signing-secret",
+        "no-bot-token",
+        "bad-port",
+        "bad-transport",
+        "not-toml",
+        "no-slack-section",
+    ],
+)
+def test_serve_with_broken_settings_is_exit_2_with_one_line_naming_the_setting(
+    tmp_path: Path, text: str, env: dict[str, str], needles: list[str]
+) -> None:
+    config = tmp_path / "guidebot.toml"
+    config.write_text(text, encoding="utf-8")
+    result = invoke("serve", "--config", str(config), env=settings_env(**env))
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert_one_line_error(result.stderr, *needles)
+    for secret in SLACK_ENV.values():
+        assert secret not in result.stderr
+
+
+@pytest.mark.parametrize("how", ["option", "GUIDEBOT_CONFIG", "default"])
+def test_serve_without_a_settings_file_is_exit_2_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    missing = tmp_path / "nowhere.toml"
+    if how == "option":
+        result = invoke("serve", "--config", str(missing), env=settings_env())
+    elif how == "GUIDEBOT_CONFIG":
+        result = invoke("serve", env=settings_env(GUIDEBOT_CONFIG=str(missing)))
+    else:
+        monkeypatch.chdir(tmp_path)
+        result = invoke("serve", env=settings_env())
+        missing = Path("guidebot.toml")
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, str(missing), "guidebot.example.toml")
+
+
+@pytest.mark.parametrize("kind", ["folder", "not-utf8"])
+def test_serve_with_an_unreadable_settings_file_is_exit_2(tmp_path: Path, kind: str) -> None:
+    config = tmp_path / "guidebot.toml"
+    if kind == "folder":
+        config.mkdir()
+    else:
+        config.write_bytes(("# St Anne\x92s\n" + SLACK_CONFIG).encode("latin-1"))
+    result = invoke("serve", "--config", str(config), env=settings_env(**SLACK_ENV))
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "settings file", str(config))
+
+
+def _stand_in_server(calls: list[Any]) -> types.ModuleType:
+    """adapters.server as far as `serve` needs it (a blocking serve(settings)),
+    so no real server starts."""
+    module = types.ModuleType("adapters.server")
+
+    def serve(settings: Any) -> None:
+        calls.append(settings)
+
+    module.serve = serve  # type: ignore[attr-defined]
+    return module
+
+
+def test_serve_hands_the_settings_to_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Any] = []
+    monkeypatch.setitem(sys.modules, "adapters.server", _stand_in_server(calls))
+    config = tmp_path / "guidebot.toml"
+    config.write_text(SLACK_CONFIG, encoding="utf-8")
+
+    result = invoke("serve", "--config", str(config), env=settings_env(**SLACK_ENV))
+    assert result.exit_code == 0, result.output
+    [settings] = calls
+    assert settings.source == config
+    assert settings.database == tmp_path / "guidebot.db"
+    assert settings.slack.workspaces[0].team_id == "T0123ABC"
+
+    other = tmp_path / "other.db"
+    result = invoke(
+        "--db", str(other), "serve", "--config", str(config), env=settings_env(**SLACK_ENV)
+    )
+    assert result.exit_code == 0, result.output
+    assert calls[1].database == other  # `guidebot --db` wins over the file
+
+
+def test_subprocess_serve_without_settings_is_one_line_exit_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in clean_env().items() if not k.startswith(("SLACK_", "GUIDEBOT_"))}
+    done = guidebot("serve", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert_one_line_error(done.stderr, "guidebot.toml")
+
+
+def test_subprocess_doctor_without_settings_is_exit_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in clean_env().items() if not k.startswith(("SLACK_", "GUIDEBOT_"))}
+    done = guidebot("doctor", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert done.stdout.splitlines() == [
+        "FAIL config: no configuration file at guidebot.toml: copy deploy/guidebot.example.toml"
+    ]
+    assert "Traceback" not in done.stderr
