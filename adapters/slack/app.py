@@ -1,0 +1,670 @@
+"""The Slack app: slack-bolt's ``AsyncApp`` wired to the platform-neutral core.
+
+What it answers: direct messages, ``@guidebot`` mentions in channels (the reply
+goes in a thread), ``/policy QUESTION`` (the reply only the asker sees, by
+``chat.postEphemeral``), button clicks, and the App Home tab. Payloads are
+converted at the edge by ``adapters.slack.convert``; everything else is the core.
+
+Acknowledge first, work after. ``process_before_response=False`` and every
+listener calls ``await ack()`` before anything else, so Slack has its answer
+within milliseconds whatever the search or the Web API is doing. (The threaded
+``App`` would make an ack wait behind its five listener threads.) The work then
+runs in a task we keep track of, so shutdown can cancel it cleanly. Searching
+and storing are synchronous and share the event loop with acknowledgements,
+so they take turns (``SlackBot._turn``): one at a time, and only once no
+request has been on its way to an ack for a few milliseconds (never held back
+more than a second). A burst of 50 requests is acknowledged before the 25
+searches it brought begin; a request arriving mid-work waits for one turn.
+
+Workspaces. Each Slack team id in the configuration maps to one school and has
+its own bot token; ``authorize`` returns that token with the bot's user and bot
+ids from ``auth.test`` (asked once per workspace, then cached, and warmed up at
+start). A request from a team we do not know is acknowledged with an empty 200,
+so Slack does not retry it, logged by team id only, and never answered.
+
+Outgoing calls use one ``AsyncWebClient`` (``base_url`` from the settings in
+tests) with three retry handlers:
+
+- 429 rate limits: slack_sdk's ``AsyncRateLimitErrorRetryHandler`` waits for
+  ``Retry-After`` and tries again (twice at most);
+- 500 and 503: one more try after a second;
+- a connection that could not be made at all (``ClientConnectorError``), when
+  nothing can have been delivered: one more try.
+
+Timeouts. A call that times out (``API_TIMEOUT``) may well have been delivered,
+so it is never retried here: a second try could post the answer twice. The
+event is marked failed instead (``finish_event(succeeded=False)``), and if
+Slack delivers it again, which it does when it did not see our ack, it is
+answered then. Each event's work is bounded by ``HANDLER_DEADLINE``, cancelled
+and marked failed beyond it. Slack only redelivers an event whose ack it did
+not see, so until the outbox (bot/outbox.py) retries deliveries durably, a post
+that fails after a good ack is logged (event id and error code) and not retried.
+
+Retries never answer twice. An Events API delivery (HTTP or Socket Mode) is
+claimed in the database by its ``event_id`` before any work: states are
+``handling`` -> ``done`` | ``failed``. A retry (``X-Slack-Retry-Num``) of a
+``done`` or still ``handling`` event is dropped; a retry of a ``failed`` one is
+handled, once, since claiming is atomic. A ``handling`` claim older than
+``STALE_AFTER`` (the worker died: a crash, a restart) can be claimed again;
+``STALE_AFTER`` is longer than ``HANDLER_DEADLINE``, so a live attempt is never
+overtaken. Events we ignore (bot messages, edits) claim nothing. Slash commands
+and button clicks have no event id and Slack does not retry them; clicks are
+idempotent in the core anyway (one vote per question, a question is passed on
+once).
+
+Privacy. Bolt's and slack_sdk's loggers are held at WARNING: at DEBUG and INFO
+they log request and response bodies. Our own log lines name event ids, team
+ids and error codes, never what anyone wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, cast
+
+from aiohttp import ClientConnectorError, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from adapters.slack import convert
+from adapters.slack.verify import Clock, Rejected, verify_request
+from bot import wording
+from bot.answers import Answerer
+from bot.config import SlackSettings, SlackWorkspace
+from bot.messages import Action, Incoming, Reply
+from knowledge.errors import GuidebotError
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+DEFAULT_API_URL = AsyncWebClient.BASE_URL
+API_TIMEOUT = 10.0
+"""Seconds before an outgoing Web API call is abandoned (and not retried)."""
+RETRY_INTERVAL = 1.0
+"""Seconds before the one retry of a 500/503 or of a refused connection."""
+RATE_LIMIT_RETRIES = 2
+SERVER_ERROR_RETRIES = 1
+HANDLER_DEADLINE = 120.0
+"""Seconds one event's work may take, rate-limit waits included."""
+ACKS_FIRST_MAX_WAIT = 1.0
+"""Seconds work may be held back while requests are being acknowledged."""
+ACK_QUIET = 0.005
+"""Seconds without an acknowledgement before held-back work takes its turn."""
+STALE_AFTER = timedelta(seconds=150)
+"""A claim still ``handling`` after this long belongs to a worker that died.
+Longer than HANDLER_DEADLINE, so a live attempt is never overtaken."""
+
+_NOT_A_MEMBER = {"channel_not_found", "not_in_channel", "user_not_in_channel"}
+"""chat.postEphemeral errors after which the ``response_url`` is used instead."""
+_SLACK_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_REFUSALS = {400: "bad request", 401: "unauthorized", 413: "request too large"}
+
+_BOLT_LOG = logging.getLogger("adapters.slack.bolt")
+_API_LOG = logging.getLogger("adapters.slack.webapi")
+APP_NAME = "guidebot-slack"
+
+
+class _NotAboutTheEnvironmentToken(logging.Filter):
+    """Bolt reads ``SLACK_BOT_TOKEN`` from the environment by itself and warns
+    that it is unused; here it is the first workspace's token, used on purpose
+    through ``authorize``, so the warning would only alarm an administrator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("As you gave `client` as well")
+
+
+_BOLT_LOG.addFilter(_NotAboutTheEnvironmentToken())
+
+
+def quiet_platform_logs() -> None:
+    """Hold bolt's and slack_sdk's loggers at WARNING: below that they log bodies.
+
+    Bolt copies its base logger's level onto every logger it creates, so the
+    base logger handed to ``AsyncApp`` matters as much as the package loggers.
+    """
+    for name in ("slack_bolt", "slack_sdk", APP_NAME, _BOLT_LOG.name, _API_LOG.name):
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
+def make_web_client(
+    api_url: str | None = None,
+    *,
+    timeout: float = API_TIMEOUT,
+    retry_interval: float = RETRY_INTERVAL,
+) -> AsyncWebClient:
+    """The client for every outgoing Web API call (no token: each call gets its
+    workspace's token from ``authorize``)."""
+    quiet_platform_logs()
+    interval = FixedValueRetryIntervalCalculator(retry_interval)
+    return AsyncWebClient(
+        base_url=api_url or DEFAULT_API_URL,
+        # Annotated int, but handed to aiohttp.ClientTimeout(total=...), which takes a float.
+        timeout=cast(int, timeout),
+        logger=_API_LOG,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+            AsyncServerErrorRetryHandler(
+                max_retry_count=SERVER_ERROR_RETRIES, interval_calculator=interval
+            ),
+            AsyncConnectionErrorRetryHandler(
+                max_retry_count=1,
+                interval_calculator=interval,
+                error_types=[ClientConnectorError],
+            ),
+        ],
+    )
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in words safe to log: an error code, never a body."""
+    if isinstance(exc, SlackApiError):
+        error = exc.response.get("error") if exc.response is not None else None
+        status = getattr(exc.response, "status_code", "?")
+        return f"Slack answered {error or 'an error'} (HTTP {status})"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return type(exc).__name__
+
+
+def _safe_id(value: object) -> str:
+    """A Slack id fit for a log line; anything else is not echoed."""
+    return value if isinstance(value, str) and _SLACK_ID.fullmatch(value) else "(malformed)"
+
+
+class SlackAuthError(GuidebotError):
+    """auth.test failed for a configured workspace: the token is wrong or revoked."""
+
+
+class SlackDeliveryError(GuidebotError):
+    """A message could not be delivered by any route."""
+
+
+class _KnownWorkspacesOnly(AsyncMiddleware):
+    """Runs before ``authorize``: a request from a team that is not configured
+    gets an empty 200 (so Slack does not retry) and nothing else; a known one
+    gets its school in ``context["school"]``."""
+
+    def __init__(self, settings: SlackSettings) -> None:
+        self.settings = settings
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
+        if req.body.get("type") == "url_verification" or "ssl_check" in req.body:
+            return await next()
+        workspace = workspace_of(self.settings, req.context.team_id, req.context.enterprise_id)
+        if workspace is None:
+            log.warning(
+                "Ignored a Slack request from workspace %s, which is not in the configuration",
+                _safe_id(req.context.team_id or req.context.enterprise_id),
+            )
+            return BoltResponse(status=200, body="")
+        req.context["school"] = workspace.school
+        return await next()
+
+
+def workspace_of(
+    settings: SlackSettings, team_id: str | None, enterprise_id: str | None
+) -> SlackWorkspace | None:
+    """The configured workspace for a request: by team id, else by the
+    Enterprise Grid org id (an org-wide install)."""
+    found = settings.workspace(team_id) if team_id else None
+    if found is None and enterprise_id:
+        found = settings.workspace(enterprise_id)
+    return found
+
+
+class SlackBot:
+    """The bolt app for every configured workspace, and the work behind it."""
+
+    def __init__(
+        self,
+        settings: SlackSettings,
+        answerer: Answerer,
+        *,
+        client: AsyncWebClient,
+        clock: Clock = time.time,
+    ) -> None:
+        quiet_platform_logs()
+        self.settings = settings
+        self.answerer = answerer
+        self.operations = answerer.operations
+        self.client = client
+        self.clock = clock
+        self._auth: dict[str, AuthorizeResult] = {}
+        self._auth_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._acking = 0
+        self._no_acks = asyncio.Event()
+        self._no_acks.set()
+        self._last_ack = 0.0
+        self._turn_lock = asyncio.Lock()
+
+        # Bolt passes arguments by name, read from the signature: a plain function.
+        async def authorize(
+            enterprise_id: str | None, team_id: str | None
+        ) -> AuthorizeResult | None:
+            return await self._authorize(enterprise_id, team_id)
+
+        self.app = AsyncApp(
+            name=APP_NAME,
+            logger=_BOLT_LOG,
+            client=client,
+            signing_secret="",  # verified before bolt: see handle_http
+            request_verification_enabled=False,
+            process_before_response=False,
+            before_authorize=_KnownWorkspacesOnly(settings),
+            # Bolt's hint says AuthorizeResult, but None (no such workspace) is handled.
+            authorize=cast("Callable[..., Awaitable[AuthorizeResult]]", authorize),
+        )
+        self._register()
+
+    # transports ------------------------------------------------------------------
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        """POST /slack/events: events, interactivity and slash commands.
+
+        Verified here, before bolt sees anything; a refusal logs only its reason."""
+        secret = self.settings.signing_secret
+        if secret is None:
+            raise web.HTTPNotFound()
+        with self._acknowledging():
+            try:
+                verified = await verify_request(request, secret.reveal(), self.clock)
+            except Rejected as refusal:
+                log.warning("Refused a request to /slack/events: %s", refusal.reason)
+                return web.Response(status=refusal.status, text=_REFUSALS.get(refusal.status, ""))
+            headers: dict[str, str | Sequence[str]] = {
+                name: request.headers.getall(name) for name in request.headers
+            }
+            # Bolt gets the body as we verified and parsed it, not the raw text:
+            # its own form parser reads any body containing "payload" (a slash
+            # command asking about one, say) as an interactivity payload and
+            # loses it. Bolt's "socket_mode" is simply its mode for a body that
+            # arrives parsed; its own verification is off either way.
+            bolt_request = AsyncBoltRequest(
+                body=verified.payload,
+                query=request.query_string,
+                headers=headers,
+                mode="socket_mode",
+            )
+            return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    async def dispatch(self, bolt_request: AsyncBoltRequest) -> BoltResponse:
+        """For Socket Mode: an envelope's payload, already authenticated."""
+        with self._acknowledging():
+            return await self.app.async_dispatch(bolt_request)
+
+    @contextlib.contextmanager
+    def _acknowledging(self) -> Iterator[None]:
+        """Count requests on their way to an ack (see ``_turn``)."""
+        self._acking += 1
+        self._no_acks.clear()
+        try:
+            yield
+        finally:
+            self._acking -= 1
+            self._last_ack = asyncio.get_running_loop().time()
+            if self._acking == 0:
+                self._no_acks.set()
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Acknowledgements first. Searching and storing run synchronously on the
+        event loop, so they take turns, one at a time, and each turn starts only
+        when no request is on its way to an ack and none has been for
+        ``ACK_QUIET`` (or after ``ACKS_FIRST_MAX_WAIT``, so work is never starved).
+        A burst of requests is acknowledged before the work it brought competes
+        for the loop, and a request arriving later waits for one turn at most."""
+        async with self._turn_lock:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + ACKS_FIRST_MAX_WAIT
+            while (left := deadline - loop.time()) > 0:
+                if self._acking:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(left):
+                            await self._no_acks.wait()
+                    continue
+                quiet = loop.time() - self._last_ack
+                if quiet >= ACK_QUIET:
+                    break
+                await asyncio.sleep(min(ACK_QUIET - quiet, left))
+            yield
+
+    # lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Ask auth.test for every workspace now, so no first ack waits for it."""
+        self._spawn(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        for workspace in self.settings.workspaces:
+            try:
+                await self._authorize(enterprise_id=None, team_id=workspace.team_id)
+            except Exception as exc:
+                log.warning(
+                    "Slack workspace %s: auth.test failed at start: %s",
+                    workspace.team_id,
+                    describe(exc),
+                )
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._track(task)
+
+    def _track(self, task: asyncio.Task[Any] | None) -> None:
+        if task is not None and task not in self._tasks:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until no work is in hand (for tests)."""
+        for _ in range(3):  # let just-scheduled listener tasks start and register
+            await asyncio.sleep(0)
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+            await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        """Cancel work in hand; each event it belonged to is marked failed."""
+        for _ in range(3):  # let just-scheduled listener tasks start and register
+            await asyncio.sleep(0)
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # authorisation ---------------------------------------------------------------
+
+    async def _authorize(
+        self, enterprise_id: str | None, team_id: str | None
+    ) -> AuthorizeResult | None:
+        workspace = workspace_of(self.settings, team_id, enterprise_id)
+        if workspace is None:
+            return None
+        cached = self._auth.get(workspace.team_id)
+        if cached is not None:
+            return cached
+        async with self._auth_lock:
+            cached = self._auth.get(workspace.team_id)
+            if cached is not None:
+                return cached
+            token = workspace.bot_token.reveal()
+            try:
+                identity = await self.client.auth_test(token=token)
+            except SlackApiError as exc:
+                # Not a SlackApiError any more: bolt would tell the user to
+                # reinstall; this way the request fails and Slack retries it.
+                raise SlackAuthError(
+                    f"auth.test failed for Slack workspace {workspace.team_id}: {describe(exc)}"
+                ) from None
+            result = AuthorizeResult(
+                enterprise_id=enterprise_id,
+                team_id=workspace.team_id,
+                bot_token=token,
+                bot_user_id=identity.get("user_id"),
+                bot_id=identity.get("bot_id"),
+            )
+            self._auth[workspace.team_id] = result
+            return result
+
+    # listeners -------------------------------------------------------------------
+
+    def _register(self) -> None:
+        # Bolt passes arguments by name, so listeners are plain functions here.
+        app = self.app
+
+        async def on_message(
+            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+        ) -> None:
+            await ack()
+            await self._run("event", lambda: self._on_question_event(body, context))
+
+        async def on_home(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+            await ack()
+            await self._run("App Home", lambda: self._on_home(body, context))
+
+        async def on_command(
+            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+        ) -> None:
+            await ack()
+            await self._run("command", lambda: self._on_command(body, context))
+
+        async def on_action(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+            await ack()
+            await self._run("button", lambda: self._on_click(body, context))
+
+        app.event("message")(on_message)
+        app.event("app_mention")(on_message)
+        app.event("app_home_opened")(on_home)
+        app.command("/policy")(on_command)
+        app.action(re.compile(r".*"))(on_action)
+
+        async def on_other_event(ack: AsyncAck) -> None:
+            await ack()  # an event we do not use: a 404 would only make Slack retry it
+
+        app.event(re.compile(r".*"))(on_other_event)
+
+    async def _run(self, what: str, work: Callable[[], Awaitable[None]]) -> None:
+        """One listener's work, after its ack: tracked, bounded, never raising."""
+        self._track(asyncio.current_task())
+        try:
+            async with asyncio.timeout(HANDLER_DEADLINE):
+                await work()
+        except Exception as exc:
+            log.warning("Slack %s not handled: %s", what, describe(exc))
+
+    async def _once(self, body: Mapping[str, Any], work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` for an Events API delivery unless it was handled already."""
+        event_id = body.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            await work()
+            return
+        if not self.operations.claim_event(PLATFORM, event_id, STALE_AFTER):
+            log.info(
+                "Slack event %s is handled or in hand: not answering again", _safe_id(event_id)
+            )
+            return
+        succeeded = False
+        try:
+            await work()
+            succeeded = True
+        finally:
+            self.operations.finish_event(PLATFORM, event_id, succeeded)
+
+    # questions ---------------------------------------------------------------------
+
+    async def _on_question_event(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        incoming = convert.to_incoming(body, context["school"])
+        if incoming is None:
+            return
+        client = context.client
+        await self._once(body, lambda: self._answer(client, incoming))
+
+    async def _on_command(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        incoming = convert.to_incoming(body, context["school"])
+        if incoming is None:
+            return
+        response_url = body.get("response_url")
+        await self._answer(
+            context.client, incoming, response_url if isinstance(response_url, str) else None
+        )
+
+    async def _answer(
+        self, client: AsyncWebClient, incoming: Incoming, response_url: str | None = None
+    ) -> None:
+        failure: Exception | None = None
+        try:
+            async with self._turn():
+                reply = await self.answerer.answer(incoming)
+        except Exception as exc:
+            failure = exc
+            reply = Reply(
+                wording.something_went_wrong(), ephemeral=incoming.kind == "command", kind="notice"
+            )
+        message = convert.render(reply)
+        if incoming.kind == "command" or reply.ephemeral:
+            await self._ephemeral(
+                client,
+                incoming.conversation_id,
+                incoming.user_id,
+                message,
+                thread_ts=incoming.thread_id,
+                response_url=response_url,
+            )
+        else:
+            await self._post(client, incoming.conversation_id, message, incoming.thread_id)
+        if failure is not None:
+            raise failure
+
+    # sending -------------------------------------------------------------------------
+
+    async def _post(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        message: Mapping[str, Any],
+        thread_ts: str | None = None,
+    ) -> None:
+        await client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            **message,
+        )
+
+    async def _ephemeral(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        user: str,
+        message: Mapping[str, Any],
+        *,
+        thread_ts: str | None = None,
+        response_url: str | None = None,
+    ) -> None:
+        """A message only ``user`` sees. Where the bot is not a member (a DM
+        between two people, a private channel), the ``response_url`` of the
+        command or click is used instead."""
+        try:
+            await client.chat_postEphemeral(
+                channel=channel, user=user, thread_ts=thread_ts, **message
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            if response_url is None or error not in _NOT_A_MEMBER:
+                raise
+            webhook = AsyncWebhookClient(
+                response_url, timeout=cast(int, API_TIMEOUT), logger=_API_LOG, retry_handlers=[]
+            )
+            response = await webhook.send(
+                text=message.get("text"),
+                blocks=message.get("blocks"),
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            if response.status_code != 200:
+                raise SlackDeliveryError(
+                    f"response_url answered HTTP {response.status_code}"
+                ) from None
+
+    # buttons ---------------------------------------------------------------------------
+
+    async def _on_click(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        school = context["school"]
+        click = convert.to_click(body, school)
+        if click is None:
+            return
+        client = context.client
+        if click.action is Action.ASK_QUESTION:
+            reply: Reply | None = Reply(wording.ask_prompt(), kind="help")
+            deliveries: tuple[Any, ...] = ()
+        else:
+            async with self._turn():
+                outcome = await self.answerer.click(click)
+            reply, deliveries = outcome.reply, outcome.deliveries
+        for delivery in deliveries:  # first, so the asker is only told what happened
+            if delivery.platform != PLATFORM:
+                continue
+            try:
+                await self._post(client, delivery.user_id, convert.render(delivery.reply))
+            except Exception as exc:
+                log.warning(
+                    "Could not pass a question on to %s: %s",
+                    _safe_id(delivery.user_id),
+                    describe(exc),
+                )
+                async with self._turn():
+                    reply = self.answerer.pass_on_failed(delivery, school)
+        if reply is not None:
+            message = convert.render(reply)
+            if click.conversation_id:
+                response_url = body.get("response_url")
+                await self._ephemeral(
+                    client,
+                    click.conversation_id,
+                    click.user_id,
+                    message,
+                    thread_ts=_thread_of(body),
+                    response_url=response_url if isinstance(response_url, str) else None,
+                )
+            else:  # App Home: no conversation, so the bot's DM with them
+                await self._post(client, click.user_id, message)
+
+    # App Home ----------------------------------------------------------------------------
+
+    async def _on_home(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        event = body.get("event")
+        if not isinstance(event, Mapping) or event.get("tab", "home") != "home":
+            return
+        user = event.get("user")
+        if not isinstance(user, str) or not user:
+            return
+        school = self.answerer.kb.school(context["school"])
+        client = context.client
+
+        async def publish() -> None:
+            async with self._turn():
+                recent = self.operations.recent_questions(PLATFORM, user)
+            await client.views_publish(user_id=user, view=convert.home_view(school.name, recent))
+
+        await self._once(body, publish)
+
+
+def _thread_of(body: Mapping[str, Any]) -> str | None:
+    """The thread a clicked message sits in, so a notice lands beside it."""
+    for holder in (body.get("container"), body.get("message")):
+        if isinstance(holder, Mapping):
+            thread = holder.get("thread_ts")
+            if isinstance(thread, str) and thread:
+                return thread
+    return None

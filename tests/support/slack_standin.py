@@ -1,0 +1,328 @@
+"""A stand-in for the Slack Web API (and Socket Mode), on 127.0.0.1, port 0.
+
+Point the real ``AsyncWebClient`` at ``standin.api_url``
+(``http://127.0.0.1:<port>/api/``). Every call is recorded (method, parsed
+params or JSON, headers, arrival time and what was answered) and answered the
+way Slack answers: ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
+``views.publish``, ``users.info`` and ``apps.connections.open``; any other
+method gets ``unknown_method``. A method can be made to misbehave a given
+number of times: 429 with ``Retry-After``, a 5xx, an ``ok: false`` error, or a
+hang (no answer for a while; released at once when the stand-in closes).
+
+For Socket Mode, ``apps.connections.open`` returns a ``ws://`` URL served here;
+``push`` sends an envelope down the websocket and ``wait_ack`` waits for the
+client's acknowledgement. ``response_url(name)`` gives a URL on this server
+that records what is posted to it, for slash commands and clicks.
+
+All waiting is on conditions, with timeouts: nothing here sleeps for a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import WSMsgType, web
+
+BOT_USER_ID = "UGUIDEBOT"
+BOT_ID = "BGUIDEBOT"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    at: float
+    """time.monotonic() when the call arrived."""
+    status: int | None = None
+    """The HTTP status answered, or None while it hangs."""
+    ok: bool | None = None
+    answered_at: float | None = None
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+
+    def dumps(self) -> str:
+        """Params as JSON text, for "does this appear anywhere" checks."""
+        return json.dumps(self.params, ensure_ascii=False)
+
+
+@dataclass
+class Fault:
+    kind: Literal["status", "error", "hang"]
+    times: int | None
+    """How many calls it applies to; None for every call."""
+    status: int = 200
+    retry_after: int | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class _Method:
+    faults: list[Fault] = field(default_factory=list)
+
+    def next_fault(self) -> Fault | None:
+        while self.faults:
+            fault = self.faults[0]
+            if fault.times is None:
+                return fault
+            if fault.times > 0:
+                fault.times -= 1
+                if fault.times == 0:
+                    self.faults.pop(0)
+                return fault
+            self.faults.pop(0)
+        return None
+
+
+class SlackStandIn:
+    def __init__(
+        self,
+        tokens: dict[str, str] | None = None,
+        *,
+        bot_user_id: str = BOT_USER_ID,
+        bot_id: str = BOT_ID,
+    ) -> None:
+        """``tokens`` maps bot tokens to team ids; when given, any other token
+        gets ``invalid_auth``."""
+        self.tokens = tokens
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.calls: list[Call] = []
+        self.acks: list[dict[str, Any]] = []
+        self.connections = 0
+        self._methods: dict[str, _Method] = {}
+        self._sockets: list[web.WebSocketResponse] = []
+        self._changed = asyncio.Condition()
+        self._closing = asyncio.Event()
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> SlackStandIn:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/link", self._websocket)
+        app.router.add_post("/respond/{name}", self._respond)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def close(self) -> None:
+        self._closing.set()
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SlackStandIn:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"{self.url}/respond/{name}"
+
+    # misbehaving on demand -----------------------------------------------------------
+
+    def _add(self, method: str, fault: Fault) -> None:
+        self._methods.setdefault(method, _Method()).faults.append(fault)
+
+    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
+        """Answer 429 ``ratelimited`` with ``Retry-After: retry_after``."""
+        self._add(method, Fault("status", times, status=429, retry_after=retry_after))
+
+    def fail(self, method: str, *, status: int = 500, times: int | None = 1) -> None:
+        """Answer an HTTP error status (500, 503...)."""
+        self._add(method, Fault("status", times, status=status))
+
+    def error(self, method: str, error: str, *, times: int | None = 1) -> None:
+        """Answer 200 with ``{"ok": false, "error": error}``."""
+        self._add(method, Fault("error", times, error=error))
+
+    def hang(self, method: str, seconds: float, *, times: int | None = None) -> None:
+        """Answer nothing for ``seconds`` (or until the stand-in closes), then ok."""
+        self._add(method, Fault("hang", times, seconds=seconds))
+
+    # what happened -----------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def delivered(self, method: str) -> list[Call]:
+        """Calls to ``method`` that were answered ``ok: true``."""
+        return [c for c in self.calls_to(method) if c.ok]
+
+    def in_flight(self, method: str) -> list[Call]:
+        return [c for c in self.calls_to(method) if c.status is None]
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def wait_calls(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Wait until ``count`` calls to ``method`` have arrived (answered or not)."""
+        await self.wait_for(lambda: len(self.calls_to(method)) >= count, timeout)
+        return self.calls_to(method)
+
+    async def wait_delivered(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        await self.wait_for(lambda: len(self.delivered(method)) >= count, timeout)
+        return self.delivered(method)
+
+    # the Web API ------------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            body = await request.json()
+            if isinstance(body, dict):
+                params.update(body)
+        elif request.can_read_body:
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        return params
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        call = Call(method, await self._params(request), dict(request.headers), time.monotonic())
+        self.calls.append(call)
+        await self._notify()
+        fault = self._methods.get(method, _Method()).next_fault()
+        if fault is not None and fault.kind == "hang":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), fault.seconds)
+            fault = None
+        status, headers, body = self._answer(call, fault)
+        call.status, call.ok, call.answered_at = status, bool(body.get("ok")), time.monotonic()
+        await self._notify()
+        return web.json_response(body, status=status, headers=headers)
+
+    def _answer(
+        self, call: Call, fault: Fault | None
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if fault is not None and fault.kind == "status":
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
+            error = "ratelimited" if fault.status == 429 else "internal_error"
+            return fault.status, headers, {"ok": False, "error": error}
+        if fault is not None and fault.kind == "error":
+            return 200, {}, {"ok": False, "error": fault.error}
+        token = call.token
+        if call.method == "apps.connections.open":
+            if not token or not token.startswith("xapp-"):
+                return 200, {}, {"ok": False, "error": "invalid_auth"}
+            return 200, {}, {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link?ticket=t"}
+        if self.tokens is not None and token not in self.tokens:
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        team = (self.tokens or {}).get(token or "", "T0STANDIN")
+        return 200, {}, self._ok(call, team)
+
+    def _ok(self, call: Call, team: str) -> dict[str, Any]:
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        params = call.params
+        match call.method:
+            case "auth.test":
+                return {
+                    "ok": True,
+                    "url": "https://standin.slack.com/",
+                    "team": "Stand-in School",
+                    "user": "guidebot",
+                    "team_id": team,
+                    "user_id": self.bot_user_id,
+                    "bot_id": self.bot_id,
+                    "is_enterprise_install": False,
+                }
+            case "chat.postMessage":
+                return {
+                    "ok": True,
+                    "channel": params.get("channel"),
+                    "ts": ts,
+                    "message": {"type": "message", "text": params.get("text"), "ts": ts},
+                }
+            case "chat.postEphemeral":
+                return {"ok": True, "message_ts": ts}
+            case "views.publish":
+                view = params.get("view") or {}
+                if isinstance(view, str):
+                    view = json.loads(view)
+                return {"ok": True, "view": {"id": "VSTANDIN", **view}}
+            case "users.info":
+                user = params.get("user", "U0")
+                return {
+                    "ok": True,
+                    "user": {"id": user, "team_id": team, "name": "staff", "is_bot": False},
+                }
+            case _:
+                return {"ok": False, "error": "unknown_method"}
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = await request.json() if request.can_read_body else {}
+        call = Call(f"response_url:{name}", body, dict(request.headers), time.monotonic())
+        call.status, call.ok, call.answered_at = 200, True, time.monotonic()
+        self.calls.append(call)
+        await self._notify()
+        return web.Response(text="ok")
+
+    # Socket Mode ----------------------------------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        self.connections += 1
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "ASTANDIN"}}
+        )
+        await self._notify()
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    self.acks.append(json.loads(message.data))
+                    await self._notify()
+        finally:
+            self._sockets.remove(ws)
+            await self._notify()
+        return ws
+
+    async def wait_connected(self, timeout: float = 5.0) -> None:
+        await self.wait_for(lambda: bool(self._sockets), timeout)
+
+    async def push(self, envelope: dict[str, Any], timeout: float = 5.0) -> None:
+        """Send one envelope to the connected Socket Mode client."""
+        await self.wait_connected(timeout)
+        await self._sockets[-1].send_json(envelope)
+
+    async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        def acked() -> bool:
+            return any(a.get("envelope_id") == envelope_id for a in self.acks)
+
+        await self.wait_for(acked, timeout)
+        return next(a for a in self.acks if a.get("envelope_id") == envelope_id)
