@@ -26,6 +26,8 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	@$(BIN)/python -m benchmarks.knowledge_bench
+	@echo
+	@$(BIN)/python -m benchmarks.slack_bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

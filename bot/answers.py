@@ -232,6 +232,14 @@ class Answerer:
             return ClickOutcome(Reply(wording.report_how(), ephemeral=True, kind="notice"))
         return ClickOutcome(None)
 
+    def pass_on_failed(self, delivery: Delivery, school: str) -> Reply:
+        """The contact could not be reached: undo the 'passed on' mark so the
+        asker can press the button again, and tell them so."""
+        if delivery.reply.question_id is not None:
+            self.operations.unmark_passed_on(delivery.reply.question_id)
+        contact = self._policy_contact(school)
+        return Reply(wording.pass_on_failed(contact), ephemeral=True, kind="notice")
+
     def _pass_on(self, click: Click, question_id: int | None) -> ClickOutcome:
         question = self.operations.question(question_id) if question_id is not None else None
         contact_id = self.contacts(click.school, click.platform)
@@ -251,6 +259,7 @@ class Answerer:
         forwarded = Reply(
             wording.passed_on_to_contact(question.text),
             kind="notice",
+            question_id=question.id,
             extra={"asked_by": click.user_id},
         )
         return ClickOutcome(

@@ -175,6 +175,11 @@ class Operations:
             )
         return cursor.rowcount == 1
 
+    def unmark_passed_on(self, question_id: int) -> None:
+        """The message to the contact could not be delivered: let the asker try again."""
+        with self.db.atomic():
+            self.db.execute("UPDATE questions SET passed_on_at = NULL WHERE id = ?", [question_id])
+
     # feedback --------------------------------------------------------------------
 
     def record_feedback(self, question_id: int, helpful: bool) -> None:

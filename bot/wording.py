@@ -148,6 +148,21 @@ def passed_on(contact: str | None) -> str:
     return f"Thank you. I have passed your question to {who}, who will get back to you."
 
 
+def pass_on_failed(contact: str | None) -> str:
+    who = contact or "the policy contact"
+    return (
+        f"Sorry, I could not pass your question to {who} just now. Please press the button "
+        "again in a few minutes, or ask them directly."
+    )
+
+
+def ask_prompt() -> str:
+    return (
+        'Type your question here in your own words, for example "can I post photos of '
+        'pupils on my own Instagram?", and I will quote the part of the policy that covers it.'
+    )
+
+
 def already_passed_on(contact: str | None) -> str:
     who = contact or "the policy contact"
     return f"That question has already been passed to {who}."
