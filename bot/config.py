@@ -7,6 +7,7 @@ secret is wrapped so it never appears in a log line, a traceback or `doctor`.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,34 @@ class SlackSettings:
 
 
 @dataclass(frozen=True)
+class TeamsTenant:
+    tenant_id: str
+    school: str
+
+
+@dataclass(frozen=True)
+class TeamsSettings:
+    """The Teams bot. With no app id, botbuilder accepts anonymous requests, so
+    the server refuses to start unless told --insecure-local (local testing only)."""
+
+    app_id: str | None
+    app_password: Secret | None
+    app_type: Literal["MultiTenant", "SingleTenant"]
+    app_tenant_id: str | None
+    tenants: tuple[TeamsTenant, ...]
+    openid_metadata_url: str | None = None
+    """Only for tests: where the Bot Framework's signing keys are published."""
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.app_id)
+
+    def tenant(self, tenant_id: str | None) -> TeamsTenant | None:
+        wanted = (tenant_id or "").casefold()
+        return next((t for t in self.tenants if t.tenant_id.casefold() == wanted), None)
+
+
+@dataclass(frozen=True)
 class SchoolSettings:
     slug: str
     policy_contact_slack: str | None = None
@@ -80,6 +109,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 3000
     slack: SlackSettings | None = None
+    teams: TeamsSettings | None = None
     schools: Mapping[str, SchoolSettings] = field(default_factory=dict)
     source: Path | None = None
 
@@ -160,6 +190,68 @@ def _slack(data: Mapping[str, Any], env: Mapping[str, str]) -> SlackSettings | N
     )
 
 
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+def _teams(data: Mapping[str, Any], env: Mapping[str, str]) -> TeamsSettings | None:
+    if "teams" not in data:
+        return None
+    teams = _table(data, "teams", "")
+    app_id = teams.get("app_id") or None
+    if app_id is not None and (not isinstance(app_id, str) or not _GUID_RE.match(app_id)):
+        raise ConfigError("teams.app_id must be the bot's Microsoft App ID (a GUID), or left out")
+    app_type = _string(teams, "app_type", "teams.", "MultiTenant")
+    if app_type not in ("MultiTenant", "SingleTenant"):
+        raise ConfigError(
+            f'teams.app_type must be "MultiTenant" or "SingleTenant", not {app_type!r}'
+        )
+    app_tenant_id = teams.get("app_tenant_id") or None
+    if app_type == "SingleTenant" and not app_tenant_id:
+        raise ConfigError("teams.app_tenant_id is missing (needed when app_type is SingleTenant)")
+    if app_tenant_id is not None and (
+        not isinstance(app_tenant_id, str) or not _GUID_RE.match(app_tenant_id)
+    ):
+        raise ConfigError("teams.app_tenant_id must be a tenant id (a GUID)")
+    password = (
+        _secret(
+            env, "MICROSOFT_APP_PASSWORD", "the Teams bot's client secret, needed with teams.app_id"
+        )
+        if app_id
+        else None
+    )
+    raw_tenants = teams.get("tenant", [])
+    if not isinstance(raw_tenants, list) or not raw_tenants:
+        raise ConfigError(
+            "teams.tenant is missing: add a [[teams.tenant]] with tenant_id and school"
+        )
+    tenants: list[TeamsTenant] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(raw_tenants, start=1):
+        where = f"teams.tenant[{number}]."
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where[:-1]} must be a table")
+        tenant_id = _string(raw, "tenant_id", where)
+        if not _GUID_RE.match(tenant_id):
+            raise ConfigError(
+                f"{where}tenant_id {tenant_id!r} is not a Microsoft 365 tenant id (a GUID)"
+            )
+        if tenant_id.casefold() in seen:
+            raise ConfigError(f"{where}tenant_id {tenant_id} appears twice")
+        seen.add(tenant_id.casefold())
+        tenants.append(TeamsTenant(tenant_id, slugify(_string(raw, "school", where))))
+    metadata = teams.get("openid_metadata_url")
+    if metadata is not None and not isinstance(metadata, str):
+        raise ConfigError("teams.openid_metadata_url must be a string")
+    return TeamsSettings(
+        app_id,
+        password,
+        app_type,  # type: ignore[arg-type]  # checked against the two values above
+        app_tenant_id,
+        tuple(tenants),
+        metadata,
+    )
+
+
 def _schools(data: Mapping[str, Any]) -> dict[str, SchoolSettings]:
     schools: dict[str, SchoolSettings] = {}
     for slug, raw in _table(data, "schools", "").items():
@@ -189,6 +281,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None =
         host=_string(server, "host", "server.", "0.0.0.0"),
         port=port,
         slack=_slack(data, env),
+        teams=_teams(data, env),
         schools=_schools(data),
         source=source,
     )

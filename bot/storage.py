@@ -62,13 +62,50 @@ def _m001_conversations(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m002_conversation_references(db: sqlite_utils.Database) -> None:
+    db.table("conversation_references").create(
+        {
+            "platform": str,
+            "scope": str,  # "user" or "channel"
+            "key": str,  # the user's or the channel's id on that platform
+            "school": str,
+            "tenant_id": str,
+            "conversation_id": str,
+            "service_url": str,
+            "reference": str,  # the platform's own reference, as JSON
+            "updated_at": str,
+            "unreachable_since": str,
+        },
+        pk=("platform", "scope", "key"),
+    )
+    db.table("conversation_references").create_index(["school"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("bot_m001_conversations", _m001_conversations),
+    ("bot_m002_conversation_references", _m002_conversation_references),
 )
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ConversationReference:
+    """Where to reach a person or a channel later (reminders, broadcasts, DSL
+    alerts), as the platform described it the last time they were in touch."""
+
+    platform: str
+    scope: str
+    key: str
+    school: str
+    tenant_id: str | None
+    conversation_id: str
+    service_url: str | None
+    reference: str
+    updated_at: str
+    unreachable_since: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +216,56 @@ class Operations:
         """The message to the contact could not be delivered: let the asker try again."""
         with self.db.atomic():
             self.db.execute("UPDATE questions SET passed_on_at = NULL WHERE id = ?", [question_id])
+
+    # conversation references -------------------------------------------------------
+
+    def remember_conversation(
+        self,
+        platform: str,
+        scope: str,
+        key: str,
+        school: str,
+        conversation_id: str,
+        reference: str,
+        *,
+        tenant_id: str | None = None,
+        service_url: str | None = None,
+    ) -> None:
+        """Store (or refresh) how to reach someone; hearing from them again
+        also clears an earlier 'unreachable' mark."""
+        self.db.table("conversation_references").upsert(
+            {
+                "platform": platform,
+                "scope": scope,
+                "key": key,
+                "school": school,
+                "tenant_id": tenant_id,
+                "conversation_id": conversation_id,
+                "service_url": service_url,
+                "reference": reference,
+                "updated_at": self._stamp(),
+                "unreachable_since": None,
+            },
+            pk=("platform", "scope", "key"),
+        )
+
+    def conversation(self, platform: str, scope: str, key: str) -> ConversationReference | None:
+        row = self.db.execute(
+            "SELECT platform, scope, key, school, tenant_id, conversation_id, service_url,"
+            " reference, updated_at, unreachable_since FROM conversation_references"
+            " WHERE platform = ? AND scope = ? AND key = ?",
+            [platform, scope, key],
+        ).fetchone()
+        return ConversationReference(*row) if row else None
+
+    def mark_unreachable(self, platform: str, scope: str, key: str) -> None:
+        """The platform refused delivery for good (the app was blocked or removed)."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE conversation_references SET unreachable_since = ?"
+                " WHERE platform = ? AND scope = ? AND key = ? AND unreachable_since IS NULL",
+                [self._stamp(), platform, scope, key],
+            )
 
     # feedback --------------------------------------------------------------------
 
