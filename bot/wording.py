@@ -243,3 +243,23 @@ def dsl_panel_note() -> str:
 
 def leader_panel_note() -> str:
     return "You are a school leader: your policy updates and who has read them will appear here."
+
+
+# --- Teams cards ----------------------------------------------------------------------
+
+
+def teams_colleague(user_id: str) -> str:
+    """Who asked, on a Teams card: a card cannot name someone from their id alone."""
+    return f"a colleague (Teams user id {user_id})"
+
+
+def teams_welcome_intro() -> str:
+    return (
+        "Ask me a question in your own words and I will quote the part of the school's "
+        "policies that covers it, with the policy and section it comes from. Send me a "
+        "message here, or mention me with @ in a channel or group chat."
+    )
+
+
+def teams_welcome_example() -> str:
+    return 'For example: "can I accept a friend request from an ex-pupil?"'
