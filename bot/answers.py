@@ -26,6 +26,12 @@ SEE_ALSO_RELATIVE_SCORE = 0.6
 """A related clause must cover most of the question, speak to more than one of
 its concepts, and score nearly as well as the answer itself."""
 
+_REPORT_COMMAND_RE = re.compile(
+    r"^\W*(?:/?concern|report(?:ing)?(?: a)?(?: safeguarding)? concerns?|how do i report(?: a)?"
+    r"(?: safeguarding)? concern)\W*$",
+    re.IGNORECASE,
+)
+"""The "report a concern" command that Teams offers (and staff type anywhere)."""
 _GREETING_RE = re.compile(
     r"^\W*(?:hi|hiya|hello|hey|morning|good (?:morning|afternoon)|help|\?|start|"
     r"what can you do|what do you do|who are you|how does this work)\W*$",
@@ -119,6 +125,15 @@ class Answerer:
         school = self.kb.school(incoming.school)
         if not text or _GREETING_RE.match(text):
             return Reply(wording.help_text_chat(school.name), ephemeral=ephemeral, kind="help")
+        if _REPORT_COMMAND_RE.match(text):
+            return Reply(
+                wording.report_how(),
+                buttons=(
+                    Button(wording.report_label(), Action.REPORT_CONCERN, "command", "danger"),
+                ),
+                ephemeral=ephemeral,
+                kind="notice",
+            )
         result = self.searcher.search(school.slug, text)
         best = result.best if result.answered else None
         question_id = self.operations.record_question(

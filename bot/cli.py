@@ -266,31 +266,45 @@ def _settings(ctx: click.Context, config_path: Path | None) -> Settings:
 
 @cli.command()
 @CONFIG_OPTION
+@click.option(
+    "--insecure-local",
+    is_flag=True,
+    help="For local testing only (the Bot Framework Emulator on this machine, with "
+    "server.host = 127.0.0.1): turns off Teams authentication, so anyone who can reach "
+    "the server can talk to the bot as anyone. Never use it on a real server.",
+)
 @click.pass_context
-def serve(ctx: click.Context, config_path: Path | None) -> None:
-    """Connect to Slack and answer staff until stopped (Ctrl+C).
+def serve(ctx: click.Context, config_path: Path | None, insecure_local: bool) -> None:
+    """Connect to Slack and Microsoft Teams and answer staff until stopped (Ctrl+C).
 
     Reads the settings file and the secrets in the environment (see
     deploy/guidebot.example.toml); run `guidebot doctor` first to check them.
+    Starts with a [slack] section, a [teams] section, or both. A [teams]
+    section without teams.app_id is refused unless --insecure-local is given.
 
     Example: guidebot serve --config /etc/guidebot/guidebot.toml
     """
     settings = _settings(ctx, config_path)
-    if settings.slack is None:
+    if settings.slack is None and settings.teams is None:
         raise CliError(
-            f"{settings.source}: there is no [slack] section, so there is nothing to "
-            "connect to: add one (see deploy/guidebot.example.toml)"
+            f"{settings.source}: there is no [slack] or [teams] section, so there is nothing "
+            "to connect to: add one or both (see deploy/guidebot.example.toml)"
         )
     server = importlib.import_module("adapters.server")
     try:
-        server.serve(settings)
+        server.serve(settings, insecure_local=insecure_local)
     except KeyboardInterrupt:
         click.echo("guidebot: stopped", err=True)
 
 
 @cli.command()
 @CONFIG_OPTION
-@click.option("--online", is_flag=True, help="Also ask Slack whether each bot token works.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask Slack whether each bot token works, and check that the Bot Framework's "
+    "signing keys can be fetched for Teams.",
+)
 @click.pass_context
 def doctor(ctx: click.Context, config_path: Path | None, online: bool) -> None:
     """Check the settings, secrets, database and schools, one line each.

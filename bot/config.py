@@ -133,6 +133,15 @@ def _string(data: Mapping[str, Any], key: str, where: str, default: str | None =
     return value.strip()
 
 
+def _school(data: Mapping[str, Any], where: str) -> str:
+    """A school's short name, as `guidebot ingest --school` would store it."""
+    typed = _string(data, "school", where)
+    slug = slugify(typed)
+    if not slug:
+        raise ConfigError(f"{where}school {typed!r} needs letters or digits (e.g. st-annes)")
+    return slug
+
+
 def _secret(env: Mapping[str, str], name: str, purpose: str) -> Secret:
     value = env.get(name, "").strip()
     if not value:
@@ -170,7 +179,7 @@ def _slack(data: Mapping[str, Any], env: Mapping[str, str]) -> SlackSettings | N
         token = _secret(env, token_env, f"the bot token for Slack workspace {team_id}")
         if not token.reveal().startswith("xoxb-"):
             raise ConfigError(f"{token_env} does not look like a Slack bot token (xoxb-...)")
-        workspaces.append(SlackWorkspace(team_id, slugify(_string(raw, "school", where)), token))
+        workspaces.append(SlackWorkspace(team_id, _school(raw, where), token))
     signing_secret = app_token = None
     if transport == "http":
         signing_secret = _secret(env, "SLACK_SIGNING_SECRET", "needed for slack.transport = http")
@@ -198,7 +207,7 @@ def _teams(data: Mapping[str, Any], env: Mapping[str, str]) -> TeamsSettings | N
         return None
     teams = _table(data, "teams", "")
     app_id = teams.get("app_id") or None
-    if app_id is not None and (not isinstance(app_id, str) or not _GUID_RE.match(app_id)):
+    if app_id is not None and (not isinstance(app_id, str) or not _GUID_RE.fullmatch(app_id)):
         raise ConfigError("teams.app_id must be the bot's Microsoft App ID (a GUID), or left out")
     app_type = _string(teams, "app_type", "teams.", "MultiTenant")
     if app_type not in ("MultiTenant", "SingleTenant"):
@@ -209,7 +218,7 @@ def _teams(data: Mapping[str, Any], env: Mapping[str, str]) -> TeamsSettings | N
     if app_type == "SingleTenant" and not app_tenant_id:
         raise ConfigError("teams.app_tenant_id is missing (needed when app_type is SingleTenant)")
     if app_tenant_id is not None and (
-        not isinstance(app_tenant_id, str) or not _GUID_RE.match(app_tenant_id)
+        not isinstance(app_tenant_id, str) or not _GUID_RE.fullmatch(app_tenant_id)
     ):
         raise ConfigError("teams.app_tenant_id must be a tenant id (a GUID)")
     password = (
@@ -231,14 +240,14 @@ def _teams(data: Mapping[str, Any], env: Mapping[str, str]) -> TeamsSettings | N
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{where[:-1]} must be a table")
         tenant_id = _string(raw, "tenant_id", where)
-        if not _GUID_RE.match(tenant_id):
+        if not _GUID_RE.fullmatch(tenant_id):
             raise ConfigError(
                 f"{where}tenant_id {tenant_id!r} is not a Microsoft 365 tenant id (a GUID)"
             )
         if tenant_id.casefold() in seen:
             raise ConfigError(f"{where}tenant_id {tenant_id} appears twice")
         seen.add(tenant_id.casefold())
-        tenants.append(TeamsTenant(tenant_id, slugify(_string(raw, "school", where))))
+        tenants.append(TeamsTenant(tenant_id, _school(raw, where)))
     metadata = teams.get("openid_metadata_url")
     if metadata is not None and not isinstance(metadata, str):
         raise ConfigError("teams.openid_metadata_url must be a string")

@@ -10,6 +10,10 @@ one pass. Each line is ``ok   <what> <detail>`` or ``FAIL <setting>: <problem>``
   ``auth.test``, and the team it belongs to is compared with the configured one.
   bot/ may not import slack_sdk, so this is one plain HTTPS POST, exactly as the
   Web API documents it.
+- For Teams, ``online`` fetches the Bot Framework's OpenID metadata document and
+  the signing keys it points to (two GETs), which ``serve`` needs to check every
+  incoming message. It asks Azure for nothing: the app id and client secret can
+  only be proved by sending the bot a message, and the report says so.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import os
 import re
 import sqlite3
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +32,7 @@ from typing import Any, Literal
 import aiohttp
 
 from bot import config
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, TeamsSettings
 from bot.storage import MIGRATIONS as BOT_MIGRATIONS
 from knowledge.store import MIGRATIONS as KNOWLEDGE_MIGRATIONS
 from knowledge.text import slugify
@@ -40,11 +44,21 @@ SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
 APP_TOKEN_ENV = "SLACK_APP_TOKEN"
 BOT_TOKEN_PREFIX = "xoxb-"
 APP_TOKEN_PREFIX = "xapp-"
+APP_PASSWORD_ENV = "MICROSOFT_APP_PASSWORD"
+BOT_FRAMEWORK_OPENID = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 EXAMPLE = "deploy/guidebot.example.toml"
+TEAMS_GUIDE = "deploy/teams/README.md"
+_GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")  # fullmatch
+# The example settings' and the Teams manifest's stand-in for every id.
+PLACEHOLDER_GUID = "00000000-0000-0000-0000-000000000000"
+# A well-formed [[teams.tenant]], so each [teams] setting can be checked on its own.
+_STAND_IN_TENANT = {"tenant_id": "1d4f6e00-0000-4000-8000-000000000000", "school": "doctor"}
 
 # A configuration message that starts with the setting it is about, such as
 # "slack.workspace[2].team_id 'acme' does not look like ...".
-_SETTING_RE = re.compile(r"^((?:server|slack|schools)(?:\[\d+\])?(?:\.[\w-]+(?:\[\d+\])?)*) (.+)$")
+_SETTING_RE = re.compile(
+    r"^((?:server|slack|teams|schools)(?:\[\d+\])?(?:\.[\w-]+(?:\[\d+\])?)*) (.+)$"
+)
 # Slack's own words for a refused token, said plainly.
 _SLACK_ERRORS = {
     "invalid_auth": "the token is not valid: copy it again from the app's OAuth & Permissions page",
@@ -173,6 +187,19 @@ def _workspaces(data: Mapping[str, Any]) -> list[_Workspace]:
     ]
 
 
+def _teams_tenants(data: Mapping[str, Any]) -> list[tuple[int, str | None]]:
+    """Each readable [[teams.tenant]]: its number and its school, if given."""
+    teams = data.get("teams")
+    raw = teams.get("tenant") if isinstance(teams, Mapping) else None
+    if not isinstance(raw, list):
+        return []
+    return [
+        (number, _text(item, "school"))
+        for number, item in enumerate(raw, start=1)
+        if isinstance(item, Mapping)
+    ]
+
+
 def _transport(data: Mapping[str, Any]) -> str | None:
     slack = data.get("slack")
     if not isinstance(slack, Mapping):
@@ -190,6 +217,7 @@ def _with_stand_in_secrets(data: Mapping[str, Any], env: Mapping[str, str]) -> d
             filled[workspace.token_env] = f"{BOT_TOKEN_PREFIX}doctor"
     filled[SIGNING_SECRET_ENV] = "doctor"
     filled[APP_TOKEN_ENV] = f"{APP_TOKEN_PREFIX}doctor"
+    filled[APP_PASSWORD_ENV] = "doctor"
     return filled
 
 
@@ -199,13 +227,13 @@ def _structure(data: Mapping[str, Any], env: Mapping[str, str], source: Path) ->
     filled = _with_stand_in_secrets(data, env)
     messages: list[str] = []
 
-    def attempt(fragment: Mapping[str, Any], rename: str | None = None) -> None:
+    def attempt(fragment: Mapping[str, Any], rename: tuple[str, str] | None = None) -> None:
         try:
             config.parse(fragment, filled, source)
         except ConfigError as exc:
             message = str(exc)
             if rename:
-                message = message.replace("slack.workspace[1]", rename)
+                message = message.replace(*rename)
             messages.append(message)
 
     attempt({"server": data["server"]} if "server" in data else {})
@@ -222,7 +250,7 @@ def _structure(data: Mapping[str, Any], env: Mapping[str, str], source: Path) ->
         first_with: dict[str, int] = {}
         for number, raw in enumerate(raw_workspaces, start=1):
             name = f"slack.workspace[{number}]"
-            attempt({"slack": {**rest, "workspace": [raw]}}, rename=name)
+            attempt({"slack": {**rest, "workspace": [raw]}}, rename=("slack.workspace[1]", name))
             team_id = _text(raw, "team_id") if isinstance(raw, Mapping) else None
             if team_id is None:
                 continue
@@ -235,7 +263,66 @@ def _structure(data: Mapping[str, Any], env: Mapping[str, str], source: Path) ->
                 first_with[team_id] = number
     elif slack is not None:
         attempt({"slack": slack})
+    teams = data.get("teams")
+    if isinstance(teams, Mapping):
+        _teams_structure(teams, attempt, messages)
+    elif teams is not None:
+        attempt({"teams": teams})
     return [_from_message(message) for message in dict.fromkeys(messages)]
+
+
+def _teams_structure(
+    teams: Mapping[str, Any],
+    attempt: Callable[..., None],
+    messages: list[str],
+) -> None:
+    """Each [teams] setting and each [[teams.tenant]] on its own, with stand-ins
+    for the rest, so one mistake does not hide the next."""
+    stand_in = [_STAND_IN_TENANT]
+    for key in ("app_id", "app_type", "openid_metadata_url"):
+        if key in teams:  # app_tenant_id is checked below, with the app type
+            alone = {key: teams[key], "app_tenant_id": _STAND_IN_TENANT["tenant_id"]}
+            attempt({"teams": {**alone, "tenant": stand_in}})
+    # The tenant id with the app type, when that is readable: SingleTenant needs one.
+    app_type = _text(teams, "app_type", "MultiTenant")
+    if app_type not in ("MultiTenant", "SingleTenant"):
+        app_type = "MultiTenant"
+    together: dict[str, Any] = {"app_type": app_type, "tenant": stand_in}
+    if "app_tenant_id" in teams:
+        together["app_tenant_id"] = teams["app_tenant_id"]
+    attempt({"teams": together})
+
+    for key, what in (
+        ("app_id", "the bot's Microsoft App ID"),
+        ("app_tenant_id", "the tenant the bot was registered in"),
+    ):
+        value = teams.get(key)
+        if value == PLACEHOLDER_GUID:
+            messages.append(f"teams.{key} is still the example's {value}: set it to {what}")
+
+    raw_tenants = teams.get("tenant")
+    if not isinstance(raw_tenants, list) or not raw_tenants:
+        attempt({"teams": {"tenant": raw_tenants} if "tenant" in teams else {}})
+        return
+    first_with: dict[str, int] = {}
+    for number, raw in enumerate(raw_tenants, start=1):
+        name = f"teams.tenant[{number}]"
+        attempt({"teams": {"tenant": [raw]}}, rename=("teams.tenant[1]", name))
+        tenant_id = _text(raw, "tenant_id") if isinstance(raw, Mapping) else None
+        if tenant_id is None:
+            continue
+        if tenant_id == PLACEHOLDER_GUID:
+            messages.append(
+                f"{name}.tenant_id is still the example's {tenant_id}: set it to the "
+                "school's Microsoft 365 tenant id"
+            )
+        if tenant_id.casefold() in first_with:
+            messages.append(
+                f"{name}.tenant_id {tenant_id} appears twice"
+                f" (also teams.tenant[{first_with[tenant_id.casefold()]}])"
+            )
+        else:
+            first_with[tenant_id.casefold()] = number
 
 
 def _secrets(data: Mapping[str, Any], env: Mapping[str, str]) -> list[Check]:
@@ -261,6 +348,42 @@ def _secrets(data: Mapping[str, Any], env: Mapping[str, str]) -> list[Check]:
         checks.append(_secret(env, SIGNING_SECRET_ENV, None, "needed for transport http"))
     elif transport == "socket":
         checks.append(_secret(env, APP_TOKEN_ENV, APP_TOKEN_PREFIX, "needed for Socket Mode"))
+    return checks + _teams_secret(data, env)
+
+
+def _teams_secret(data: Mapping[str, Any], env: Mapping[str, str]) -> list[Check]:
+    """The Teams app id and its client secret; without an app id, a loud failure."""
+    teams = data.get("teams")
+    if not isinstance(teams, Mapping):
+        return []
+    app_id = teams.get("app_id")
+    if not app_id:  # as bot.config reads it: a blank app id is no app id
+        return [
+            _fail(
+                "teams.app_id",
+                "is not set, so authentication would be off: serve refuses to start without "
+                "--insecure-local, which is only for testing on your own machine (with "
+                "server.host = 127.0.0.1). Set it to the bot's Microsoft App ID "
+                f"(see {TEAMS_GUIDE})",
+            )
+        ]
+    checks: list[Check] = []
+    if isinstance(app_id, str) and _GUID_RE.fullmatch(app_id) and app_id != PLACEHOLDER_GUID:
+        app_type = _text(teams, "app_type", "MultiTenant")
+        checks.append(_ok("teams.app_id", f"{app_id} ({app_type})"))
+    password = env.get(APP_PASSWORD_ENV, "").strip()
+    if password and _GUID_RE.fullmatch(password):
+        checks.append(
+            _fail(
+                APP_PASSWORD_ENV,
+                "set, but it looks like the client secret's ID (a GUID), not its value: in "
+                "Azure, copy the secret's Value, which is shown only once when it is made",
+            )
+        )
+    else:
+        checks.append(
+            _secret(env, APP_PASSWORD_ENV, None, "the Teams bot's client secret, for teams.app_id")
+        )
     return checks
 
 
@@ -363,6 +486,7 @@ def _database(database: Path, wanted: Sequence[str]) -> list[Check]:
 
 def _schools_named(data: Mapping[str, Any]) -> list[str]:
     named = [slugify(w.school) for w in _workspaces(data) if w.school]
+    named += [slugify(school) for _number, school in _teams_tenants(data) if school]
     schools = data.get("schools")
     if isinstance(schools, Mapping):
         named += [slugify(str(slug)) for slug in schools]
@@ -442,6 +566,67 @@ async def _online(settings: Settings, workspaces: Sequence[_Workspace]) -> list[
         )
 
 
+# --- Teams, online --------------------------------------------------------------------------
+
+
+async def _get_json(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    async with session.get(url) as response:
+        if response.status != 200:
+            raise ValueError(f"HTTP {response.status}")
+        payload = await response.json(content_type=None)
+    if not isinstance(payload, dict):
+        raise ValueError("not a JSON object")
+    return payload
+
+
+async def _teams_online(teams: TeamsSettings) -> list[Check]:
+    """The Bot Framework's signing keys can be fetched; the credentials cannot be
+    checked without Azure, so the report says so rather than pretend."""
+    url = teams.openid_metadata_url or BOT_FRAMEWORK_OPENID
+    subject = "teams.openid_metadata_url" if teams.openid_metadata_url else "teams signing keys"
+    timeout = aiohttp.ClientTimeout(total=ONLINE_TIMEOUT)
+    checks: list[Check] = []
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        step = url
+        try:
+            metadata = await _get_json(session, url)
+            jwks_uri = metadata.get("jwks_uri")
+            if not isinstance(jwks_uri, str) or not jwks_uri:
+                raise ValueError("no jwks_uri: not an OpenID metadata document")
+            step = jwks_uri
+            keys = (await _get_json(session, jwks_uri)).get("keys")
+            if not isinstance(keys, list) or not keys:
+                raise ValueError("no signing keys in it")
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            reason = str(exc) or type(exc).__name__
+            checks.append(
+                _fail(
+                    subject,
+                    f"could not fetch {step} ({reason}): guidebot serve checks every Teams "
+                    "message against the Bot Framework's signing keys, so this server must be "
+                    "able to fetch them over HTTPS (check the firewall or web proxy)",
+                )
+            )
+        else:
+            count = len(keys)
+            checks.append(
+                _ok(
+                    subject,
+                    f"the Bot Framework's signing keys can be fetched from {url} "
+                    f"({count} key{'' if count == 1 else 's'})",
+                )
+            )
+    checks.append(
+        Check(
+            "skip",
+            "teams credentials",
+            "can only be checked by sending a message: once guidebot serve is running, "
+            "send the bot a message in Teams",
+        )
+    )
+    return checks
+
+
 # --- all together ----------------------------------------------------------------------------
 
 
@@ -466,12 +651,12 @@ async def diagnose(
             found.add(problem)
     else:
         found.add(_ok("config", str(path)))
-    if "slack" not in data:
+    if "slack" not in data and "teams" not in data:
         found.add(
             _fail(
-                "slack",
-                "there is no [slack] section, so guidebot serve has nothing to connect to: "
-                f"add one (see {EXAMPLE})",
+                "slack or teams",
+                "there is no [slack] or [teams] section, so guidebot serve has nothing to "
+                f"connect to: add one or both (see {EXAMPLE})",
             )
         )
     for check in _secrets(data, env):
@@ -492,11 +677,20 @@ async def diagnose(
             found.add(check)
 
     if online:
-        if settings is None or settings.slack is None:
-            found.add(
-                Check("skip", "slack online", "not checked until the problems above are fixed")
-            )
-        else:
-            for check in await _online(settings, _workspaces(data)):
-                found.add(check)
+        if "slack" in data:
+            if settings is None or settings.slack is None:
+                found.add(
+                    Check("skip", "slack online", "not checked until the problems above are fixed")
+                )
+            else:
+                for check in await _online(settings, _workspaces(data)):
+                    found.add(check)
+        if "teams" in data:
+            if settings is None or settings.teams is None:
+                found.add(
+                    Check("skip", "teams online", "not checked until the problems above are fixed")
+                )
+            else:
+                for check in await _teams_online(settings.teams):
+                    found.add(check)
     return Report(tuple(found.checks))

@@ -593,12 +593,27 @@ school = "st-annes"
 bot_token_env = "SLACK_BOT_TOKEN_ST_ANNES"
 """
 SLACK_ENV = {"SLACK_BOT_TOKEN_ST_ANNES": "xoxb-0000-secret", "SLACK_SIGNING_SECRET": "s3cr3t-0000"}
+APP_ID = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+TEAMS_PASSWORD = "teams~client-secret-0000"
+TEAMS_SECTION = """
+[teams]
+app_id = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+
+[[teams.tenant]]
+tenant_id = "0b1c2d3e-aaaa-4bbb-8ccc-123456789abc"
+school = "st-annes"
+"""
+TEAMS_CONFIG = '[server]\ndatabase = "guidebot.db"\n' + TEAMS_SECTION
+TEAMS_ENV = {"MICROSOFT_APP_PASSWORD": TEAMS_PASSWORD}
+UNAUTHENTICATED_TEAMS = TEAMS_CONFIG.replace(f'app_id = "{APP_ID}"\n', "")
 
 
 def settings_env(**extra: str) -> dict[str, str | None]:
     """CliRunner's environment: this machine's Slack and guidebot variables removed."""
     cleared: dict[str, str | None] = {
-        name: None for name in os.environ if name.startswith(("SLACK_", "GUIDEBOT_"))
+        name: None
+        for name in os.environ
+        if name.startswith(("SLACK_", "GUIDEBOT_", "MICROSOFT_APP_"))
     }
     return {**cleared, **extra}
 
@@ -616,6 +631,14 @@ def test_serve_and_doctor_are_listed_in_the_help() -> None:
     assert "--online" in run("doctor", "-h").stdout
 
 
+def test_serve_help_says_insecure_local_is_for_local_testing_and_turns_off_teams_auth() -> None:
+    shown = " ".join(run("serve", "-h").stdout.split())
+    assert "--insecure-local" in shown
+    assert "For local testing only" in shown
+    assert "turns off Teams authentication" in shown
+    assert "Never use it on a real server" in shown
+
+
 @pytest.mark.parametrize(
     ("text", "env", "needles"),
     [
@@ -625,7 +648,9 @@ def test_serve_and_doctor_are_listed_in_the_help() -> None:
         ("[server]\nport = 99999\n" + SLACK_CONFIG.split("\n", 3)[3], SLACK_ENV, ["server.port"]),
         (SLACK_CONFIG.replace('"http"', '"https"'), SLACK_ENV, ["slack.transport"]),
         (SLACK_CONFIG.replace("[slack]", "[slack"), SLACK_ENV, ["guidebot.toml", "TOML"]),
-        ("[server]\nport = 3000\n", {}, ["[slack]"]),
+        ("[server]\nport = 3000\n", {}, ["[slack]", "[teams]"]),
+        (TEAMS_CONFIG, {}, ["MICROSOFT_APP_PASSWORD"]),
+        (TEAMS_CONFIG.replace(APP_ID, "guidebot-bot"), TEAMS_ENV, ["teams.app_id", "GUID"]),
     ],
     ids=[
         "bad-team-id",
@@ -634,7 +659,9 @@ def test_serve_and_doctor_are_listed_in_the_help() -> None:
         "bad-port",
         "bad-transport",
         "not-toml",
-        "no-slack-section",
+        "neither-slack-nor-teams",
+        "teams-without-client-secret",
+        "teams-app-id-not-a-guid",
     ],
 )
 def test_serve_with_broken_settings_is_exit_2_with_one_line_naming_the_setting(
@@ -646,7 +673,7 @@ def test_serve_with_broken_settings_is_exit_2_with_one_line_naming_the_setting(
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     assert_one_line_error(result.stderr, *needles)
-    for secret in SLACK_ENV.values():
+    for secret in (*SLACK_ENV.values(), TEAMS_PASSWORD):
         assert secret not in result.stderr
 
 
@@ -679,13 +706,15 @@ def test_serve_with_an_unreadable_settings_file_is_exit_2(tmp_path: Path, kind: 
     assert_one_line_error(result.stderr, "settings file", str(config))
 
 
-def _stand_in_server(calls: list[Any]) -> types.ModuleType:
-    """adapters.server as far as `serve` needs it (a blocking serve(settings)),
-    so no real server starts."""
+def _stand_in_server(calls: list[Any], flags: list[bool] | None = None) -> types.ModuleType:
+    """adapters.server as far as `serve` needs it (a blocking
+    serve(settings, *, insecure_local=False)), so no real server starts."""
     module = types.ModuleType("adapters.server")
 
-    def serve(settings: Any) -> None:
+    def serve(settings: Any, *, insecure_local: bool = False) -> None:
         calls.append(settings)
+        if flags is not None:
+            flags.append(insecure_local)
 
     module.serve = serve  # type: ignore[attr-defined]
     return module
@@ -712,6 +741,80 @@ def test_serve_hands_the_settings_to_the_server(
     )
     assert result.exit_code == 0, result.output
     assert calls[1].database == other  # `guidebot --db` wins over the file
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "env"),
+    [
+        ("teams-only", TEAMS_CONFIG, TEAMS_ENV),
+        ("slack-and-teams", SLACK_CONFIG + TEAMS_SECTION, {**SLACK_ENV, **TEAMS_ENV}),
+    ],
+)
+def test_serve_starts_with_teams_alone_or_with_slack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str, env: dict[str, str]
+) -> None:
+    calls: list[Any] = []
+    flags: list[bool] = []
+    monkeypatch.setitem(sys.modules, "adapters.server", _stand_in_server(calls, flags))
+    config = tmp_path / "guidebot.toml"
+    config.write_text(text, encoding="utf-8")
+
+    result = invoke("serve", "--config", str(config), env=settings_env(**env))
+    assert result.exit_code == 0, result.output
+    [settings] = calls
+    assert flags == [False]  # authentication stays on unless asked
+    assert settings.teams.app_id == APP_ID
+    assert [t.school for t in settings.teams.tenants] == ["st-annes"]
+    assert (settings.slack is not None) == (name == "slack-and-teams")
+    assert "WARNING" not in result.stderr
+    assert TEAMS_PASSWORD not in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "env"),
+    [(UNAUTHENTICATED_TEAMS, {}), (TEAMS_CONFIG, TEAMS_ENV), (SLACK_CONFIG, SLACK_ENV)],
+    ids=["teams-without-app-id", "teams-with-app-id", "slack-only"],
+)
+def test_serve_passes_insecure_local_through_to_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, env: dict[str, str]
+) -> None:
+    calls: list[Any] = []
+    flags: list[bool] = []
+    monkeypatch.setitem(sys.modules, "adapters.server", _stand_in_server(calls, flags))
+    config = tmp_path / "guidebot.toml"
+    config.write_text(text, encoding="utf-8")
+
+    result = invoke("serve", "--config", str(config), "--insecure-local", env=settings_env(**env))
+    assert result.exit_code == 0, result.output
+    assert flags == [True]
+    assert calls[0].source == config
+
+
+@pytest.mark.parametrize(
+    ("host", "flag", "needles"),
+    [
+        ("127.0.0.1", None, ["teams.app_id is not set", "--insecure-local"]),
+        ("0.0.0.0", "--insecure-local", ["--insecure-local", "loopback", "0.0.0.0"]),
+    ],
+    ids=["without-the-flag", "with-the-flag-but-open-to-the-network"],
+)
+def test_subprocess_serve_refuses_teams_without_an_app_id(
+    tmp_path: Path, host: str, flag: str | None, needles: list[str]
+) -> None:
+    """The real server decides (adapters.server), before it listens on anything;
+    a subprocess with a timeout, so a regression fails rather than serves."""
+    config = tmp_path / "guidebot.toml"
+    config.write_text(
+        UNAUTHENTICATED_TEAMS.replace("[server]", f'[server]\nhost = "{host}"\nport = 0'),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in clean_env().items() if not k.startswith(("SLACK_", "GUIDEBOT_"))}
+    done = guidebot(
+        "serve", "--config", str(config), *([flag] if flag else []), cwd=tmp_path, env=env
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stdout == ""
+    assert_one_line_error(done.stderr, *needles)
 
 
 def test_subprocess_serve_without_settings_is_one_line_exit_2(tmp_path: Path) -> None:

@@ -337,6 +337,7 @@ def test_the_example_configuration_parses_with_its_documented_environment() -> N
         "SLACK_BOT_TOKEN": "xoxb-example-1",
         "SLACK_BOT_TOKEN_ST_JOHNS": "xoxb-example-2",
         "SLACK_SIGNING_SECRET": "example-signing-secret",
+        "MICROSOFT_APP_PASSWORD": "example-client-secret",
     }
     for name in env:
         assert name in text  # every variable the example needs is explained in it
@@ -360,8 +361,57 @@ def test_the_example_configuration_parses_with_its_documented_environment() -> N
         "school",
         "bot_token_env",
         "policy_contact_slack",
+        "app_id",
+        "app_type",
+        "app_tenant_id",
+        "openid_metadata_url",
+        "tenant_id",
     ):
         assert f"{key} =" in text, key
+
+
+def test_the_example_teams_section_parses_and_is_documented() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-example-1",
+        "SLACK_BOT_TOKEN_ST_JOHNS": "xoxb-example-2",
+        "SLACK_SIGNING_SECRET": "example-signing-secret",
+        "MICROSOFT_APP_PASSWORD": "example-client-secret",
+    }
+    teams = load(EXAMPLE, env).teams
+    assert teams is not None
+    assert teams.authenticated
+    assert teams.app_password == Secret("example-client-secret")
+    assert teams.app_type == "SingleTenant"
+    assert teams.app_tenant_id is not None
+    assert teams.openid_metadata_url is None  # tests only: left commented out
+    assert [t.school for t in teams.tenants] == ["st-annes"]
+    # The secret comes from the environment, and the file says where to find it.
+    assert "MICROSOFT_APP_PASSWORD" in text
+    assert "deploy/teams/README.md" in text
+    assert "--insecure-local" in text
+    assert "/api/messages" in text
+
+    # Without the client secret the example is refused, naming the variable...
+    with pytest.raises(ConfigError, match="MICROSOFT_APP_PASSWORD"):
+        load(EXAMPLE, without(env, "MICROSOFT_APP_PASSWORD"))
+    # ...and with only the Teams part (the Slack part deleted) it still parses.
+    data = tomllib.loads(text)
+    del data["slack"]
+    teams_only = parse(data, {"MICROSOFT_APP_PASSWORD": "example-client-secret"})
+    assert teams_only.slack is None
+    assert teams_only.teams == teams
+
+
+def test_the_example_works_as_a_multi_tenant_bot_without_app_tenant_id() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    data["teams"]["app_type"] = "MultiTenant"
+    del data["teams"]["app_tenant_id"]
+    del data["slack"]
+    teams = parse(data, {"MICROSOFT_APP_PASSWORD": "example-client-secret"}).teams
+    assert teams is not None
+    assert (teams.app_type, teams.app_tenant_id) == ("MultiTenant", None)
 
 
 def test_the_example_configuration_also_works_in_socket_mode() -> None:
@@ -372,6 +422,7 @@ def test_the_example_configuration_also_works_in_socket_mode() -> None:
             "SLACK_BOT_TOKEN": "xoxb-example-1",
             "SLACK_BOT_TOKEN_ST_JOHNS": "xoxb-example-2",
             "SLACK_APP_TOKEN": "xapp-example",
+            "MICROSOFT_APP_PASSWORD": "example-client-secret",
         },
     )
     assert settings.slack is not None
@@ -387,3 +438,273 @@ def test_the_environment_is_read_when_not_given(
     settings = load(write(tmp_path, GOOD))
     assert settings.slack is not None
     assert settings.slack.workspaces[0].bot_token.reveal() == os.environ["SLACK_BOT_TOKEN_ST_ANNES"]
+
+
+# --- [teams] ------------------------------------------------------------------------------
+
+APP_ID = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+HOME_TENANT = "0b1c2d3e-aaaa-4bbb-8ccc-123456789abc"
+OTHER_TENANT = "1c2d3e4f-bbbb-4ccc-9ddd-23456789abcd"
+APP_PASSWORD = "teams8Q~client-secret-0000-value"
+TEAMS_ENV = {"MICROSOFT_APP_PASSWORD": APP_PASSWORD}
+
+
+def teams_data(**changes: object) -> dict[str, object]:
+    """A good [teams] section as parsed TOML; a change of None removes the key."""
+    section: dict[str, object] = {
+        "app_id": APP_ID,
+        "app_type": "MultiTenant",
+        "tenant": [{"tenant_id": HOME_TENANT, "school": "St Annes"}],
+    }
+    for key, value in changes.items():
+        if value is None:
+            section.pop(key, None)
+        else:
+            section[key] = value
+    return {"teams": section}
+
+
+def tenant(tenant_id: object = HOME_TENANT, school: object = "st-annes") -> dict[str, object]:
+    entry: dict[str, object] = {}
+    if tenant_id is not None:
+        entry["tenant_id"] = tenant_id
+    if school is not None:
+        entry["school"] = school
+    return entry
+
+
+# Every ConfigError bot.config._teams raises, each named in one line.
+BROKEN_TEAMS: list[tuple[str, dict[str, object], dict[str, str], tuple[str, ...]]] = [
+    ("teams-not-a-table", {"teams": "yes"}, TEAMS_ENV, ("teams must be a table", "[teams]")),
+    (
+        "app-id-not-a-guid",
+        teams_data(app_id="guidebot-bot"),
+        TEAMS_ENV,
+        ("teams.app_id", "Microsoft App ID", "GUID"),
+    ),
+    ("app-id-a-number", teams_data(app_id=12345), TEAMS_ENV, ("teams.app_id", "GUID")),
+    (
+        "app-id-with-spaces",
+        teams_data(app_id=f" {APP_ID} "),
+        TEAMS_ENV,
+        ("teams.app_id", "GUID"),
+    ),
+    (
+        "app-type-wrong",
+        teams_data(app_type="Multi-tenant"),
+        TEAMS_ENV,
+        ("teams.app_type", '"MultiTenant" or "SingleTenant"', "'Multi-tenant'"),
+    ),
+    ("app-type-blank", teams_data(app_type=""), TEAMS_ENV, ("teams.app_type", "non-empty")),
+    ("app-type-a-number", teams_data(app_type=2), TEAMS_ENV, ("teams.app_type", "string")),
+    (
+        "single-tenant-without-app-tenant-id",
+        teams_data(app_type="SingleTenant"),
+        TEAMS_ENV,
+        ("teams.app_tenant_id", "missing", "SingleTenant"),
+    ),
+    (
+        "single-tenant-with-blank-app-tenant-id",
+        teams_data(app_type="SingleTenant", app_tenant_id=""),
+        TEAMS_ENV,
+        ("teams.app_tenant_id", "missing"),
+    ),
+    (
+        "app-tenant-id-not-a-guid",
+        teams_data(app_type="SingleTenant", app_tenant_id="st-annes.onmicrosoft.com"),
+        TEAMS_ENV,
+        ("teams.app_tenant_id", "GUID"),
+    ),
+    (
+        "app-tenant-id-a-number-with-multi-tenant",
+        teams_data(app_tenant_id=42),
+        TEAMS_ENV,
+        ("teams.app_tenant_id", "GUID"),
+    ),
+    (
+        "client-secret-unset",
+        teams_data(),
+        {},
+        ("MICROSOFT_APP_PASSWORD", "not set", "client secret", "teams.app_id"),
+    ),
+    (
+        "client-secret-blank",
+        teams_data(),
+        {"MICROSOFT_APP_PASSWORD": "   "},
+        ("MICROSOFT_APP_PASSWORD", "not set"),
+    ),
+    (
+        "tenant-missing",
+        teams_data(tenant=None),
+        TEAMS_ENV,
+        ("teams.tenant is missing", "[[teams.tenant]]", "tenant_id", "school"),
+    ),
+    ("tenant-list-empty", teams_data(tenant=[]), TEAMS_ENV, ("teams.tenant is missing",)),
+    (
+        "tenant-a-single-table",
+        teams_data(tenant=tenant()),
+        TEAMS_ENV,
+        ("teams.tenant is missing", "[[teams.tenant]]"),
+    ),
+    (
+        "tenant-not-a-table",
+        teams_data(tenant=[tenant(), "st-johns"]),
+        TEAMS_ENV,
+        ("teams.tenant[2] must be a table",),
+    ),
+    (
+        "tenant-id-missing",
+        teams_data(tenant=[tenant(tenant_id=None)]),
+        TEAMS_ENV,
+        ("teams.tenant[1].tenant_id is missing",),
+    ),
+    (
+        "tenant-id-blank",
+        teams_data(tenant=[tenant(tenant_id="  ")]),
+        TEAMS_ENV,
+        ("teams.tenant[1].tenant_id", "non-empty"),
+    ),
+    (
+        "tenant-id-a-domain",
+        teams_data(tenant=[tenant(), tenant("st-johns.onmicrosoft.com", "st-johns")]),
+        TEAMS_ENV,
+        ("teams.tenant[2].tenant_id", "'st-johns.onmicrosoft.com'", "Microsoft 365 tenant id"),
+    ),
+    (
+        "tenant-id-twice-in-another-case",
+        teams_data(tenant=[tenant(), tenant(HOME_TENANT.upper(), "st-johns")]),
+        TEAMS_ENV,
+        ("teams.tenant[2].tenant_id", HOME_TENANT.upper(), "twice"),
+    ),
+    (
+        "tenant-school-missing",
+        teams_data(tenant=[tenant(school=None)]),
+        TEAMS_ENV,
+        ("teams.tenant[1].school is missing",),
+    ),
+    (
+        "tenant-school-a-number",
+        teams_data(tenant=[tenant(school=7)]),
+        TEAMS_ENV,
+        ("teams.tenant[1].school", "string"),
+    ),
+    (
+        "openid-metadata-url-not-a-string",
+        teams_data(openid_metadata_url=443),
+        TEAMS_ENV,
+        ("teams.openid_metadata_url must be a string",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "env", "needles"),
+    [case[1:] for case in BROKEN_TEAMS],
+    ids=[case[0] for case in BROKEN_TEAMS],
+)
+def test_a_broken_teams_section_names_the_problem_in_one_line(
+    data: dict[str, object], env: dict[str, str], needles: tuple[str, ...]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(data, env)
+    message = str(caught.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, (needle, message)
+    assert APP_PASSWORD not in message
+
+
+def test_a_teams_section_in_a_file_names_the_setting(tmp_path: Path) -> None:
+    text = SERVER + f'\n[teams]\napp_id = "{APP_ID}"\n\n[teams.tenant]\ntenant_id = "x"\n'
+    with pytest.raises(ConfigError, match=r"^teams\.tenant is missing"):
+        load(write(tmp_path, text), TEAMS_ENV)
+
+
+def test_a_good_teams_section_parses() -> None:
+    settings = parse(
+        teams_data(tenant=[tenant(school="St Annes"), tenant(OTHER_TENANT, "Kaleidoscope")]),
+        TEAMS_ENV,
+    )
+    assert settings.slack is None
+    teams = settings.teams
+    assert teams is not None
+    assert teams.app_id == APP_ID
+    assert teams.authenticated
+    assert teams.app_password == Secret(APP_PASSWORD)
+    assert teams.app_type == "MultiTenant"
+    assert teams.app_tenant_id is None
+    assert teams.openid_metadata_url is None
+    assert [(t.tenant_id, t.school) for t in teams.tenants] == [
+        (HOME_TENANT, "st-annes"),
+        (OTHER_TENANT, "kaleidoscope"),
+    ]
+    assert teams.tenant(HOME_TENANT.upper()) is teams.tenants[0]  # ids are not case-sensitive
+    assert teams.tenant(OTHER_TENANT) is teams.tenants[1]
+    assert teams.tenant("2d3e4f5a-cccc-4ddd-8eee-3456789abcde") is None
+    assert teams.tenant(None) is None
+
+
+def test_teams_defaults_to_multi_tenant_and_takes_the_single_tenant_settings() -> None:
+    assert parse(teams_data(app_type=None), TEAMS_ENV).teams is not None
+    settings = parse(
+        teams_data(
+            app_type="SingleTenant",
+            app_tenant_id=HOME_TENANT,
+            openid_metadata_url="http://127.0.0.1:9/v1/.well-known/openidconfiguration",
+        ),
+        TEAMS_ENV,
+    )
+    teams = settings.teams
+    assert teams is not None
+    assert (teams.app_type, teams.app_tenant_id) == ("SingleTenant", HOME_TENANT)
+    assert teams.openid_metadata_url == "http://127.0.0.1:9/v1/.well-known/openidconfiguration"
+
+
+@pytest.mark.parametrize("app_id", [None, ""], ids=["left-out", "blank"])
+def test_without_an_app_id_teams_is_unauthenticated_and_needs_no_secret(
+    app_id: str | None,
+) -> None:
+    settings = parse(teams_data(app_id=app_id), {})
+    teams = settings.teams
+    assert teams is not None
+    assert teams.app_id is None
+    assert teams.app_password is None
+    assert not teams.authenticated  # serve refuses this without --insecure-local
+
+
+def test_no_teams_section_means_no_teams() -> None:
+    assert parse({}, TEAMS_ENV).teams is None
+
+
+def test_the_teams_client_secret_never_shows(caplog: pytest.LogCaptureFixture) -> None:
+    settings = parse(teams_data(), TEAMS_ENV)
+    shown = [
+        repr(settings),
+        str(settings),
+        f"{settings!r}",
+        repr(settings.teams),
+        repr(dataclasses.asdict(settings)),
+    ]
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("guidebot.test").info("settings: %r", settings)
+    shown.append(caplog.text)
+    for text in shown:
+        assert "Secret('********')" in text
+        assert APP_PASSWORD not in text
+        assert APP_PASSWORD[6:16] not in text
+    assert settings.teams is not None and settings.teams.app_password is not None
+    assert settings.teams.app_password.reveal() == APP_PASSWORD
+
+
+@pytest.mark.parametrize("key", ["app_id", "app_tenant_id"])
+def test_a_guid_followed_by_a_line_break_is_refused(key: str) -> None:
+    section = teams_data(app_type="SingleTenant", app_tenant_id=HOME_TENANT)["teams"]
+    assert isinstance(section, dict)
+    section[key] = f"{section[key]}\n"
+    with pytest.raises(ConfigError, match=f"teams.{key}"):
+        parse({"teams": section}, TEAMS_ENV)
+
+
+def test_a_school_with_no_letters_or_digits_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"teams\.tenant\[1\]\.school"):
+        parse(teams_data(tenant=[tenant(school="!!!")]), TEAMS_ENV)
