@@ -101,6 +101,9 @@ class SchoolSettings:
     slug: str
     policy_contact_slack: str | None = None
     """Slack user id of the person unanswered questions can be passed to."""
+    policy_contact_teams: str | None = None
+    """That person's Microsoft 365 object id (a GUID), for Teams. They must have
+    the app installed (guidebot can only message people it has met)."""
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,14 @@ def _schools(data: Mapping[str, Any]) -> dict[str, SchoolSettings]:
         contact = raw.get("policy_contact_slack")
         if contact is not None and (not isinstance(contact, str) or not contact.startswith("U")):
             raise ConfigError(f"schools.{slug}.policy_contact_slack must be a Slack user id (U...)")
-        schools[slugify(slug)] = SchoolSettings(slugify(slug), contact)
+        teams_contact = raw.get("policy_contact_teams")
+        if teams_contact is not None and (
+            not isinstance(teams_contact, str) or not _GUID_RE.fullmatch(teams_contact)
+        ):
+            raise ConfigError(
+                f"schools.{slug}.policy_contact_teams must be a Microsoft 365 object id (a GUID)"
+            )
+        schools[slugify(slug)] = SchoolSettings(slugify(slug), contact, teams_contact)
     return schools
 
 

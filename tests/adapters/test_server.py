@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import signal
@@ -15,10 +16,11 @@ import pytest
 from aiohttp import web
 
 from adapters.server import build_app, run
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from knowledge.store import KnowledgeBase
 from tests.support import ANNES_TOKEN, APP_TOKEN, TOKENS, Guidebot, settings_for
 from tests.support.slack_standin import SlackStandIn
+from tests.support.teams_standin import TeamsGuidebot, TeamsStandIn, teams_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING = re.compile(r"serving on http://127\.0\.0\.1:(\d+) \(Slack: (\w+)\)")
@@ -42,7 +44,7 @@ async def test_healthz_in_http_mode(slack: SlackStandIn, sample_db_copy: Path) -
     async with Guidebot(settings_for(sample_db_copy, slack.api_url)) as server:
         assert await server.get("/healthz") == (
             200,
-            {"status": "ok", "database": "ok", "slack": "http"},
+            {"status": "ok", "database": "ok", "slack": "http", "teams": "off"},
         )
 
 
@@ -51,7 +53,7 @@ async def test_without_slack_settings_there_is_no_slack_endpoint(sample_db_copy:
     async with Guidebot(settings) as server:
         assert await server.get("/healthz") == (
             200,
-            {"status": "ok", "database": "ok", "slack": "off"},
+            {"status": "ok", "database": "ok", "slack": "off", "teams": "off"},
         )
         status, _ = await server.post("{}", {"Content-Type": "application/json"})
         assert status == 404
@@ -63,7 +65,7 @@ async def test_healthz_says_so_when_the_database_is_unreadable(sample_db_copy: P
         server.kb.close()
         assert await server.get("/healthz") == (
             503,
-            {"status": "error", "database": "error", "slack": "off"},
+            {"status": "error", "database": "error", "slack": "off", "teams": "off"},
         )
 
 
@@ -90,7 +92,7 @@ async def test_run_serves_until_told_to_stop(
             await asyncio.sleep(0.01)
         assert await _get(f"http://127.0.0.1:{found[1]}/healthz") == (
             200,
-            {"status": "ok", "database": "ok", "slack": "http"},
+            {"status": "ok", "database": "ok", "slack": "http", "teams": "off"},
         )
         stop.set()
         await serving
@@ -149,7 +151,7 @@ async def test_serve_runs_socket_mode_beside_healthz_and_stops_on_sigterm(
             await slack.wait_connected()
             assert await _get(f"http://127.0.0.1:{found[1]}/healthz") == (
                 200,
-                {"status": "ok", "database": "ok", "slack": "socket"},
+                {"status": "ok", "database": "ok", "slack": "socket", "teams": "off"},
             )
             process.send_signal(signal.SIGTERM)
             rest = await process.stderr.read()
@@ -161,3 +163,61 @@ async def test_serve_runs_socket_mode_beside_healthz_and_stops_on_sigterm(
     log = "".join(seen) + rest.decode()
     assert "serve returned" in log
     assert "Traceback" not in log
+
+
+# --- Microsoft Teams beside Slack -------------------------------------------------------------
+
+
+async def test_healthz_reports_teams_and_both_endpoints_are_served(
+    slack: SlackStandIn, sample_db_copy: Path
+) -> None:
+    async with TeamsStandIn() as teams_standin:
+        settings = dataclasses.replace(
+            settings_for(sample_db_copy, slack.api_url),
+            teams=teams_settings(sample_db_copy, teams_standin).teams,
+        )
+        async with TeamsGuidebot(settings) as server:
+            assert await server.get("/healthz") == (
+                200,
+                {"status": "ok", "database": "ok", "slack": "http", "teams": "on"},
+            )
+            status, _ = await server.post("{}", {"Content-Type": "application/json"})
+            assert status == 401  # Teams' endpoint, wanting a token
+            status, _ = await server.post("{}", {}, path="/slack/events")
+            assert status == 401  # Slack's, wanting a signature
+
+
+async def test_without_teams_settings_there_is_no_teams_endpoint(sample_db_copy: Path) -> None:
+    settings = Settings(database=sample_db_copy, host="127.0.0.1", port=0)
+    async with Guidebot(settings) as server:
+        status, _ = await server.post("{}", {"Content-Type": "application/json"}, "/api/messages")
+        assert status == 404
+
+
+async def test_a_refused_teams_configuration_opens_nothing(sample_db_copy: Path) -> None:
+    settings = teams_settings(sample_db_copy, TeamsStandIn(), app_id=None)
+    before = sample_db_copy.stat().st_mtime_ns
+    with pytest.raises(ConfigError, match=r"teams\.app_id"):
+        build_app(settings, sample_db_copy)
+    assert sample_db_copy.stat().st_mtime_ns == before
+    assert not sample_db_copy.with_name(sample_db_copy.name + "-wal").exists()
+
+
+async def test_run_names_the_teams_mode(
+    sample_db_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="adapters.server")
+    async with TeamsStandIn() as teams_standin:
+        settings = teams_settings(sample_db_copy, teams_standin, app_id=None)
+        stop = asyncio.Event()
+        serving = asyncio.create_task(run(settings, stop, insecure_local=True))
+        async with asyncio.timeout(10):
+            while not (found := SERVING.search(caplog.text)):
+                await asyncio.sleep(0.01)
+            assert found[2] == "off"
+            assert "(Teams: insecure)" in caplog.text
+            assert "authentication is OFF" in caplog.text
+            status, health = await _get(f"http://127.0.0.1:{found[1]}/healthz")
+            assert (status, health["teams"]) == (200, "insecure")  # type: ignore[index]
+            stop.set()
+            await serving

@@ -151,6 +151,15 @@ BROKEN: list[tuple[str, str, dict[str, str], tuple[str, ...]]] = [
         ("schools.st-annes.policy_contact_slack",),
     ),
     (
+        "teams-contact-is-an-email",
+        GOOD.replace(
+            'policy_contact_slack = "U0CONTACT1"',
+            'policy_contact_slack = "U0CONTACT1"\npolicy_contact_teams = "pat@school.org"',
+        ),
+        GOOD_ENV,
+        ("schools.st-annes.policy_contact_teams", "GUID"),
+    ),
+    (
         "school-not-a-table",
         SERVER + '[schools]\nst-annes = "Natalie"\n',
         GOOD_ENV,

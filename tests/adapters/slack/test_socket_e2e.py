@@ -120,6 +120,9 @@ async def test_healthz_reports_socket_mode_and_there_is_no_http_endpoint(
     guidebot: Guidebot,
 ) -> None:
     status, health = await guidebot.get("/healthz")
-    assert (status, health) == (200, {"status": "ok", "database": "ok", "slack": "socket"})
+    assert (status, health) == (
+        200,
+        {"status": "ok", "database": "ok", "slack": "socket", "teams": "off"},
+    )
     status, _ = await guidebot.post("{}", {"Content-Type": "application/json"})
     assert status in (404, 405)

@@ -1,0 +1,665 @@
+"""The Teams app: botbuilder's ``CloudAdapter`` and an ``ActivityHandler`` wired
+to the platform-neutral core.
+
+What it answers: messages in a 1:1 chat with the bot, ``@guidebot`` mentions in
+team channels and group chats (the mention is stripped before searching and
+the answer is a reply to the message, so in a channel it lands in the thread),
+and Adaptive Card ``Action.Submit`` buttons, which Teams sends back as message
+activities with a ``value`` and which go to the same ``Answerer.click`` as
+Slack's buttons. Installing the app (``conversationUpdate`` with the bot among
+``membersAdded``, or ``installationUpdate`` with action ``add``) gets the
+welcome card; Teams sends both for one install, so a conversation is welcomed
+once per ``WELCOME_WINDOW``. "help" and greetings are answered by the core.
+Activities are converted at the edge by ``adapters.teams.convert``; every
+Reply goes out as an Adaptive Card (``convert.render_activity``).
+
+Acknowledge first, work after. ``POST /api/messages`` reads, parses and
+authenticates the request (``adapters.teams.auth``), maps its tenant to a
+school, answers 202 and only then does the work, in a task we keep track of,
+so Teams has its answer in milliseconds whatever the search or the Bot
+Connector is doing (its limit is 15 seconds, after which the person sees an
+error). The work runs through ``CloudAdapter.process_activity`` with the
+authentication result already in hand, so botbuilder builds the turn exactly
+as it would have. (``CloudAdapter.process`` is not used: it runs the whole turn
+before answering, and a missing content type, a body that is not JSON or a
+token that fails oddly makes it answer 500.) Invoke activities need their
+answer in the HTTP response, so they alone are handled before answering (we
+send no cards that invoke; the handler answers 501 as botbuilder does).
+Searching and storing share the event loop with acknowledgements, so they take
+turns, as in the Slack app (``TeamsBot._turn``).
+
+Tenants. Each tenant id (``conversation.tenantId``, else ``channelData.tenant.id``)
+in the configuration maps to one school. An activity from a tenant we do not
+know gets an empty 200, is logged by tenant id only, and nothing is stored or sent.
+
+Retries never answer twice. Each activity is claimed in the database before any
+work (``Operations.claim_event``: ``handling`` -> ``done`` | ``failed``), under its
+activity id qualified by its conversation id: Teams' message ids are
+millisecond timestamps, unique within a conversation but not across them. A
+redelivery of a ``done`` or still ``handling`` activity is dropped; a ``failed``
+one is handled again, once; a ``handling`` claim older than ``STALE_AFTER`` (the
+worker died) may be taken over. Each activity's work is bounded by
+``HANDLER_DEADLINE``.
+
+Conversation references, so later features can message people proactively,
+are stored for every authenticated activity from a known tenant, before it is
+handled (``TurnContext.get_conversation_reference`` as JSON, with no
+``activity_id``, so a later message starts afresh rather than replying to an
+old one):
+
+- in a 1:1 chat: scope ``user``, key the person's Entra object id
+  (``from.aadObjectId``, else ``from.id``), the same id the core records them by;
+- in a team channel: scope ``channel``, key ``channelData.channel.id``, and the
+  reference's conversation is the channel itself (not the thread the message
+  was in), so a later post starts a new thread; in a group chat: scope
+  ``channel``, key the chat's ``conversation.id``.
+
+Someone who has only ever written in a channel has no ``user`` reference: that
+reference would deliver into the channel, in front of everyone. Uninstalling
+(``installationUpdate`` ``remove``, or the bot in ``membersRemoved``) and a 403 from
+the Bot Connector mark the reference unreachable; hearing from them again clears it.
+
+Deliveries (``adapters.teams.delivery``): replies with ``TurnContext.send_activity``
+and proactive messages (a question passed on to the school's contact) with
+``CloudAdapter.continue_conversation`` and the stored ``user`` reference; a
+contact with no reference, or an unreachable one, is a failed delivery and the
+asker is told (``Answerer.pass_on_failed``).
+
+Privacy. botbuilder's, botframework's and msrest's loggers are held at WARNING.
+Our own log lines name activity ids, tenant ids, statuses and error types,
+never what anyone wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import ActivityHandler, TurnContext  # type: ignore[import-untyped]
+from botbuilder.integration.aiohttp import CloudAdapter  # type: ignore[import-untyped]
+from botbuilder.schema import (  # type: ignore[import-untyped]
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationReference,
+    DeliveryModes,
+)
+
+from adapters.teams import convert
+from adapters.teams.auth import (
+    Authenticator,
+    KeysUnavailable,
+    Refused,
+    check_content_type,
+    parse_activity,
+    read_limited,
+)
+from adapters.teams.delivery import (
+    DeliveryError,
+    DeliveryPolicy,
+    Unreachable,
+    close_client,
+    deliver,
+    describe,
+    prepare_client,
+)
+from bot import wording
+from bot.answers import Answerer, Delivery
+from bot.config import TeamsSettings
+from bot.messages import Action, Click, Incoming, Reply
+from bot.storage import Operations
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "teams"
+HANDLER_DEADLINE = 120.0
+"""Seconds one activity's work may take, delivery retries included."""
+STALE_AFTER = timedelta(seconds=150)
+"""A claim still ``handling`` after this long belongs to a worker that died.
+Longer than HANDLER_DEADLINE, so a live attempt is never overtaken."""
+ACKS_FIRST_MAX_WAIT = 1.0
+ACK_QUIET = 0.005
+WELCOME_WINDOW = 600.0
+"""Seconds within which a conversation is welcomed only once (one install
+brings both a conversationUpdate and an installationUpdate)."""
+INVOKE_DEADLINE = 10.0
+"""Seconds an invoke (answered in the HTTP response) may take."""
+
+RAW_KEY = "guidebot.activity"
+SCHOOL_KEY = "guidebot.school"
+_REFUSALS = {
+    400: "bad request",
+    401: "unauthorized",
+    413: "request too large",
+    503: "try again later",
+}
+_SAFE_ID = re.compile(r"[A-Za-z0-9:@._;=-]{1,200}")
+
+
+def quiet_platform_logs() -> None:
+    """Hold botbuilder's and msrest's loggers at WARNING: below that they can log bodies."""
+    for name in ("botbuilder", "botframework", "msrest"):
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
+def safe_id(value: object) -> str:
+    """An id fit for a log line; anything else is not echoed."""
+    if isinstance(value, str) and _SAFE_ID.fullmatch(value):
+        return value
+    return "(unrecognised id)"
+
+
+def _str(mapping: object, key: str) -> str | None:
+    if isinstance(mapping, Mapping):
+        value = mapping.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def tenant_of(payload: Mapping[str, Any]) -> str | None:
+    """The Microsoft 365 tenant an activity comes from."""
+    channel_data = payload.get("channelData")
+    tenant = channel_data.get("tenant") if isinstance(channel_data, Mapping) else None
+    return _str(payload.get("conversation"), "tenantId") or _str(tenant, "id")
+
+
+def user_key(payload: Mapping[str, Any]) -> str | None:
+    """How the core knows a person: their Entra object id, else their Teams id."""
+    sender = payload.get("from")
+    return _str(sender, "aadObjectId") or _str(sender, "id")
+
+
+def where(payload: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The reference an activity's conversation is stored under: (scope, key)."""
+    conversation = payload.get("conversation")
+    kind = _str(conversation, "conversationType")
+    if kind == "personal":
+        key = user_key(payload)
+        return ("user", key) if key else None
+    if kind == "channel":
+        channel_data = payload.get("channelData")
+        channel = channel_data.get("channel") if isinstance(channel_data, Mapping) else None
+        key = _str(channel, "id") or _str(conversation, "id")
+        return ("channel", key.split(";messageid=", 1)[0]) if key else None
+    key = _str(conversation, "id")
+    return ("channel", key) if key else None
+
+
+def message_activity(message: Mapping[str, Any]) -> Activity:
+    """botbuilder's Activity for a message ``convert`` rendered."""
+    return Activity().deserialize(dict(message))
+
+
+def card_activity(card: Mapping[str, Any], summary: str) -> Activity:
+    return message_activity(
+        {
+            "type": "message",
+            "summary": summary,
+            "attachments": [
+                {"contentType": convert.ADAPTIVE_CARD_CONTENT_TYPE, "content": dict(card)}
+            ],
+        }
+    )
+
+
+class TeamsBot:
+    """The CloudAdapter and handler for every configured tenant, and the work behind them."""
+
+    def __init__(
+        self,
+        settings: TeamsSettings,
+        answerer: Answerer,
+        *,
+        adapter: CloudAdapter,
+        authenticator: Authenticator,
+        delivery: DeliveryPolicy | None = None,
+    ) -> None:
+        quiet_platform_logs()
+        self.settings = settings
+        self.answerer = answerer
+        self.operations: Operations = answerer.operations
+        self.adapter = adapter
+        self.authenticator = authenticator
+        self.delivery = delivery or DeliveryPolicy()
+        self.handler = GuidebotHandler(self)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._welcomed: dict[str, float] = {}
+        self._acking = 0
+        self._no_acks = asyncio.Event()
+        self._no_acks.set()
+        self._last_ack = 0.0
+        self._turn_lock = asyncio.Lock()
+
+    @property
+    def app_id(self) -> str | None:
+        return self.settings.app_id
+
+    # the endpoint ----------------------------------------------------------------------
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        """POST /api/messages: checked here, acknowledged, then handled in the background."""
+        with self._acknowledging():
+            header = request.headers.get("Authorization")
+            try:
+                if self.authenticator.required:
+                    self.authenticator.check_header(header)
+                check_content_type(request)
+                payload, activity = parse_activity(await read_limited(request))
+                result = await self.authenticator.authenticate(activity, header)
+            except Refused as refusal:
+                log.warning("Refused a request to /api/messages: %s", refusal.reason)
+                return web.Response(
+                    status=refusal.status, text=_REFUSALS.get(refusal.status, "refused")
+                )
+            tenant_id = tenant_of(payload)
+            tenant = self.settings.tenant(tenant_id)
+            if tenant is None:
+                log.warning(
+                    "Ignored a Teams activity from tenant %s, which is not in the configuration",
+                    safe_id(tenant_id) if tenant_id else "(none)",
+                )
+                return web.Response(status=200)
+            if activity.type == ActivityTypes.invoke or (
+                activity.delivery_mode == DeliveryModes.expect_replies
+            ):
+                return await self._inline(result, activity, payload, tenant.school)
+            self._spawn(self._handle(result, activity, payload, tenant.school))
+            return web.Response(status=202)
+
+    async def _inline(
+        self, result: Any, activity: Activity, payload: dict[str, Any], school: str
+    ) -> web.Response:
+        """An invoke: its answer goes in the HTTP response."""
+        try:
+            async with asyncio.timeout(INVOKE_DEADLINE):
+                response = await self.adapter.process_activity(
+                    result, activity, self._logic(payload, school)
+                )
+        except Exception as exc:
+            log.warning("Teams invoke %s not handled: %s", safe_id(activity.id), describe(exc))
+            return web.Response(status=500, text="not handled")
+        if response is None:
+            return web.Response(status=200)
+        body = response.body
+        if hasattr(body, "serialize"):  # a botbuilder model, as CloudAdapter.process allows
+            body = body.serialize()
+        return web.json_response(body if body is not None else {}, status=int(response.status))
+
+    async def _handle(
+        self, result: Any, activity: Activity, payload: dict[str, Any], school: str
+    ) -> None:
+        """One activity's work, after its ack: claimed, bounded, never raising."""
+        what = safe_id(activity.type)
+        try:
+            async with asyncio.timeout(HANDLER_DEADLINE):
+                await self._once(
+                    payload,
+                    lambda: self.adapter.process_activity(
+                        result, activity, self._logic(payload, school)
+                    ),
+                )
+        except Exception as exc:
+            log.warning("Teams %s %s not handled: %s", what, safe_id(activity.id), describe(exc))
+
+    def _logic(
+        self, payload: dict[str, Any], school: str
+    ) -> Callable[[TurnContext], Awaitable[None]]:
+        async def logic(turn_context: TurnContext) -> None:
+            turn_context.turn_state[RAW_KEY] = payload
+            turn_context.turn_state[SCHOOL_KEY] = school
+            await self._with_client(turn_context, self.handler.on_turn)
+
+        return logic
+
+    async def _with_client(
+        self, turn_context: TurnContext, work: Callable[[TurnContext], Awaitable[Any]]
+    ) -> None:
+        """Run a turn with its connector client made safe to retry around, and closed after."""
+        client = turn_context.turn_state.get(self.adapter.BOT_CONNECTOR_CLIENT_KEY)
+        prepare_client(client, self.delivery.timeout)
+        try:
+            await work(turn_context)
+        finally:
+            await close_client(client)
+
+    async def _once(self, payload: Mapping[str, Any], work: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``work`` unless this activity was handled already (see the module notes)."""
+        activity_id = _str(payload, "id")
+        conversation_id = _str(payload.get("conversation"), "id")
+        if activity_id is None:
+            await work()
+            return
+        event_id = f"{activity_id}@{conversation_id or ''}"
+        if not self.operations.claim_event(PLATFORM, event_id, STALE_AFTER):
+            log.info(
+                "Teams activity %s is handled or in hand: not answering again",
+                safe_id(activity_id),
+            )
+            return
+        succeeded = False
+        try:
+            await work()
+            succeeded = True
+        finally:
+            self.operations.finish_event(PLATFORM, event_id, succeeded)
+
+    # lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Fetch the signing keys now, so no first request waits for them."""
+        self._spawn(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        try:
+            await self.authenticator.warm_up()
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, KeysUnavailable) else type(exc).__name__
+            log.warning("Teams: the Bot Framework signing keys could not be fetched: %s", reason)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until no work is in hand (for tests)."""
+        for _ in range(3):
+            await asyncio.sleep(0)
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+            await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        """Cancel work in hand; each activity it belonged to is marked failed."""
+        for _ in range(3):
+            await asyncio.sleep(0)
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @contextlib.contextmanager
+    def _acknowledging(self) -> Iterator[None]:
+        """Count requests on their way to an ack (see ``_turn``)."""
+        self._acking += 1
+        self._no_acks.clear()
+        try:
+            yield
+        finally:
+            self._acking -= 1
+            self._last_ack = asyncio.get_running_loop().time()
+            if self._acking == 0:
+                self._no_acks.set()
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Acknowledgements first: searching and storing run synchronously on the
+        event loop, so they take turns, and each starts only when no request is on
+        its way to an ack and none has been for ``ACK_QUIET`` (or after
+        ``ACKS_FIRST_MAX_WAIT``, so work is never starved). As in the Slack app."""
+        async with self._turn_lock:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + ACKS_FIRST_MAX_WAIT
+            while (left := deadline - loop.time()) > 0:
+                if self._acking:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(left):
+                            await self._no_acks.wait()
+                    continue
+                quiet = loop.time() - self._last_ack
+                if quiet >= ACK_QUIET:
+                    break
+                await asyncio.sleep(min(ACK_QUIET - quiet, left))
+            yield
+
+    # conversation references ------------------------------------------------------------------
+
+    async def remember(self, turn_context: TurnContext) -> None:
+        """Store how to reach this person or channel later (see the module notes)."""
+        payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
+        found = where(payload)
+        if found is None:
+            return
+        scope, key = found
+        activity = turn_context.activity
+        reference = TurnContext.get_conversation_reference(activity)
+        reference.activity_id = None
+        conversation_id = activity.conversation.id
+        if scope == "channel":
+            conversation_id = key
+            reference.conversation = ConversationAccount(
+                id=key,
+                is_group=True,
+                conversation_type=activity.conversation.conversation_type,
+                tenant_id=tenant_of(payload),
+                name=activity.conversation.name,
+            )
+        async with self._turn():
+            self.operations.remember_conversation(
+                PLATFORM,
+                scope,
+                key,
+                turn_context.turn_state[SCHOOL_KEY],
+                conversation_id,
+                json.dumps(reference.serialize(), sort_keys=True),
+                tenant_id=tenant_of(payload),
+                service_url=activity.service_url,
+            )
+
+    async def forget(self, turn_context: TurnContext) -> None:
+        """The app was removed here: mark the reference unreachable."""
+        found = where(turn_context.turn_state[RAW_KEY])
+        if found is not None:
+            async with self._turn():
+                self.operations.mark_unreachable(PLATFORM, *found)
+            log.info("Teams: the app was removed from a %s conversation", found[0])
+
+    # sending ---------------------------------------------------------------------------------
+
+    async def send(
+        self, turn_context: TurnContext, activity: Activity, what: str, *, as_reply: bool = True
+    ) -> None:
+        """A message in this turn's conversation: a reply to the activity (so into
+        its thread), or with ``as_reply=False`` a new message (a welcome: there is
+        no message to reply to, only an install).
+
+        A 403 marks this conversation's reference unreachable."""
+
+        async def send_once() -> Any:
+            if as_reply:
+                return await turn_context.send_activity(activity)
+            # TurnContext.send_activity would make this a reply to the install
+            # activity's id; the adapter's own send, with that id left out, does not.
+            reference = TurnContext.get_conversation_reference(turn_context.activity)
+            reference.activity_id = None
+            outgoing = TurnContext.apply_conversation_reference(copy.deepcopy(activity), reference)
+            outgoing.input_hint = outgoing.input_hint or "acceptingInput"
+            return await turn_context.adapter.send_activities(turn_context, [outgoing])
+
+        try:
+            await deliver(send_once, self.delivery, what)
+        except Unreachable:
+            found = where(turn_context.turn_state[RAW_KEY])
+            if found is not None:
+                async with self._turn():
+                    self.operations.mark_unreachable(PLATFORM, *found)
+            raise
+
+    async def reply(self, turn_context: TurnContext, reply: Reply, what: str) -> None:
+        await self.send(turn_context, message_activity(convert.render_activity(reply)), what)
+
+    async def send_to_user(self, key: str, reply: Reply, what: str) -> bool:
+        """A message to someone through their stored 1:1 reference; False if it
+        could not be delivered (no reference, unreachable, or refused)."""
+        stored = self.operations.conversation(PLATFORM, "user", key)
+        if stored is None or stored.unreachable_since is not None:
+            log.warning(
+                "Teams %s not sent: no way to reach user %s (%s)",
+                what,
+                safe_id(key),
+                "no conversation reference" if stored is None else "unreachable",
+            )
+            return False
+        try:
+            reference = ConversationReference().deserialize(json.loads(stored.reference))
+        except Exception as exc:
+            log.warning("Teams %s not sent: stored reference unreadable: %s", what, describe(exc))
+            return False
+        reference.activity_id = None
+        activity = message_activity(convert.render_activity(reply))
+
+        async def proactive(turn_context: TurnContext) -> None:
+            # A new message in their chat, not a reply to the made-up id botbuilder
+            # gives a continuation activity.
+            turn_context.activity.id = None
+            await deliver(lambda: turn_context.send_activity(activity), self.delivery, what)
+
+        async def logic(turn_context: TurnContext) -> None:
+            await self._with_client(turn_context, proactive)
+
+        try:
+            await self.adapter.continue_conversation(
+                reference, logic, bot_app_id=self.app_id or None
+            )
+        except Unreachable:
+            async with self._turn():
+                self.operations.mark_unreachable(PLATFORM, "user", key)
+            return False
+        except DeliveryError:
+            return False  # logged by deliver
+        except Exception as exc:
+            log.warning("Teams %s not sent to %s: %s", what, safe_id(key), describe(exc))
+            return False
+        return True
+
+    # what the handler does ------------------------------------------------------------------------
+
+    async def answer(self, turn_context: TurnContext, incoming: Incoming) -> None:
+        failure: Exception | None = None
+        try:
+            async with self._turn():
+                reply = await self.answerer.answer(incoming)
+        except Exception as exc:
+            failure = exc
+            reply = Reply(wording.something_went_wrong(), kind="notice")
+        await self.reply(turn_context, reply, "answer")
+        if failure is not None:
+            raise failure
+
+    async def click(self, turn_context: TurnContext, click: Click) -> None:
+        if click.action is Action.ASK_QUESTION:
+            reply: Reply | None = Reply(wording.ask_prompt(), kind="help")
+            deliveries: tuple[Delivery, ...] = ()
+        else:
+            async with self._turn():
+                outcome = await self.answerer.click(click)
+            reply, deliveries = outcome.reply, outcome.deliveries
+        for delivery in deliveries:  # first, so the asker is only told what happened
+            if delivery.platform != PLATFORM:
+                continue
+            if not await self.send_to_user(delivery.user_id, delivery.reply, "pass-on"):
+                async with self._turn():
+                    reply = self.answerer.pass_on_failed(delivery, click.school)
+        if reply is not None:
+            await self.reply(turn_context, reply, "notice")
+
+    async def welcome(self, turn_context: TurnContext) -> None:
+        """The welcome card, once per conversation within ``WELCOME_WINDOW``."""
+        payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
+        found = where(payload)
+        marker = f"{found[0]}:{found[1]}" if found else str(turn_context.activity.conversation.id)
+        now = time.monotonic()
+        for old in [k for k, at in self._welcomed.items() if now - at > WELCOME_WINDOW]:
+            del self._welcomed[old]
+        if marker in self._welcomed:
+            log.info("Teams: already welcomed this conversation; not again")
+            return
+        self._welcomed[marker] = now
+        school = self.answerer.kb.school(turn_context.turn_state[SCHOOL_KEY])
+        card = convert.welcome_card(school.name)
+        summary = card.get("fallbackText") or wording.home_title(school.name)
+        try:
+            await self.send(
+                turn_context, card_activity(card, str(summary)), "welcome", as_reply=False
+            )
+        except Exception:
+            del self._welcomed[marker]  # let the other install activity try
+            raise
+
+
+class GuidebotHandler(ActivityHandler):  # type: ignore[misc]
+    """botbuilder's dispatch by activity type, onto ``TeamsBot``."""
+
+    def __init__(self, bot: TeamsBot) -> None:
+        super().__init__()
+        self.bot = bot
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        removed = (
+            activity.type == ActivityTypes.installation_update and activity.action == "remove"
+        ) or (
+            activity.type == ActivityTypes.conversation_update
+            and _includes_bot(activity.members_removed, activity)
+        )
+        if (
+            activity.type
+            in (
+                ActivityTypes.message,
+                ActivityTypes.conversation_update,
+                ActivityTypes.installation_update,
+            )
+            and not removed
+        ):
+            await self.bot.remember(turn_context)
+        await super().on_turn(turn_context)
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        payload = turn_context.turn_state[RAW_KEY]
+        school = turn_context.turn_state[SCHOOL_KEY]
+        click = convert.to_click(payload, school)
+        if click is not None:
+            await self.bot.click(turn_context, click)
+            return
+        incoming = convert.to_incoming(payload, school)
+        if incoming is not None:
+            await self.bot.answer(turn_context, incoming)
+
+    async def on_members_added_activity(
+        self, members_added: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        if _includes_bot(members_added, turn_context.activity):
+            await self.bot.welcome(turn_context)
+
+    async def on_members_removed_activity(
+        self, members_removed: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        if _includes_bot(members_removed, turn_context.activity):
+            await self.bot.forget(turn_context)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.action == "add":  # not "add-upgrade": they have met us
+            await self.bot.welcome(turn_context)
+
+    async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.action == "remove":  # not "remove-upgrade"
+            await self.bot.forget(turn_context)
+
+
+def _includes_bot(members: list[ChannelAccount] | None, activity: Activity) -> bool:
+    bot_id = getattr(activity.recipient, "id", None)
+    return bool(bot_id) and any(getattr(m, "id", None) == bot_id for m in members or ())
