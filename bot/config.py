@@ -97,6 +97,23 @@ class TeamsSettings:
 
 
 @dataclass(frozen=True)
+class SafeguardingSettings:
+    """Who handles a school's safeguarding concerns, as person keys
+    ("slack:U0123", "teams:<object id>"), and how patiently."""
+
+    dsl: tuple[str, ...] = ()
+    deputies: tuple[str, ...] = ()
+    headteacher: tuple[str, ...] = ()
+    chair_of_governors: tuple[str, ...] = ()
+    lado: str | None = None
+    """The Local Authority Designated Officer's contact, shown with allegations."""
+    show_content_in_alert: bool = False
+    """False (the default): alerts carry only a 'View' button, like recording systems."""
+    ack_minutes: int = 30
+    urgent_ack_minutes: int = 10
+
+
+@dataclass(frozen=True)
 class SchoolSettings:
     slug: str
     policy_contact_slack: str | None = None
@@ -104,6 +121,7 @@ class SchoolSettings:
     policy_contact_teams: str | None = None
     """That person's Microsoft 365 object id (a GUID), for Teams. They must have
     the app installed (guidebot can only message people it has met)."""
+    safeguarding: SafeguardingSettings = field(default_factory=SafeguardingSettings)
 
 
 @dataclass(frozen=True)
