@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from bot import wording
-from bot.messages import Action, Button, Click, Incoming, Quote, Reply
+from bot.messages import Action, Button, Click, FormRequest, Incoming, Quote, Reply
 from bot.storage import Operations
 from knowledge.search import MIN_EVIDENCE, Match, Searcher, SearchResult
 from knowledge.store import KnowledgeBase
@@ -52,6 +52,8 @@ class Delivery:
 class ClickOutcome:
     reply: Reply | None
     deliveries: tuple[Delivery, ...] = field(default=())
+    form: FormRequest | None = None
+    """Open this form for the person who clicked (needs the platform's trigger)."""
 
 
 def quote_of(match: Match) -> Quote:

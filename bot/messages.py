@@ -23,6 +23,11 @@ class Action(StrEnum):
     REPORT_CONCERN = "report_concern"
     PASS_TO_CONTACT = "pass_to_contact"
     ASK_QUESTION = "ask_question"
+    CONCERN_VIEW = "concern_view"
+    CONCERN_ACKNOWLEDGE = "concern_acknowledge"
+    CONCERN_NOTE = "concern_note"
+    CONCERN_CLOSE = "concern_close"
+    """The four DSL buttons on an alert; their value is the report's reference."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,17 @@ class Click:
     action: Action
     value: str
     conversation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FormRequest:
+    """A click that should open a form (a Slack modal, a Teams card form)."""
+
+    form: Literal["concern", "concern_note", "concern_close"]
+    prefill: str = ""
+    """For a concern: the member's own message, kept only in memory, never stored."""
+    ref: str = ""
+    """For a note or closure: which report."""
 
 
 @dataclass(frozen=True)
