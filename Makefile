@@ -28,6 +28,8 @@ bench: $(STAMP)
 	@$(BIN)/python -m benchmarks.knowledge_bench
 	@echo
 	@$(BIN)/python -m benchmarks.slack_bench
+	@echo
+	@$(BIN)/python -m benchmarks.concern_bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

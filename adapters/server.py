@@ -13,22 +13,41 @@ Routes:
   given (``guidebot serve --insecure-local``), and even then only on a loopback
   ``server.host``, with a WARNING at start.
 - ``GET /healthz``: ``{"status": "ok", "database": "ok", "slack": "http" |
-  "socket" | "off", "teams": "on" | "off" | "insecure"}``; HTTP 503 with
-  ``"status": "error"`` when the database cannot be read.
+  "socket" | "off", "teams": "on" | "off" | "insecure", "outbox": {"pending":
+  n, "dead": n}}``; HTTP 503 with ``"status": "error"`` (and ``"outbox":
+  null``) when the database cannot be read. ``pending`` counts every message
+  not yet delivered (waiting, or being sent); ``dead`` those given up on.
 
-``serve`` runs until SIGINT or SIGTERM, then stops taking requests, cancels the
-work in hand (each unfinished Slack event or Teams activity is marked failed,
-so a retry is still answered), closes Socket Mode and the database, and returns.
+The outbox (``bot.outbox``). Messages the bot starts (safeguarding alerts,
+escalations) are queued in the database and sent by an ``OutboxWorker`` that
+runs in the server's event loop (``adapters.scheduler.run_every``; woken at
+once when a row is queued, else every ``OUTBOX_POLL`` seconds), through a
+``SlackSender`` and/or a ``TeamsSender`` for the platforms configured. The
+outbox seals what it stores with the installation's key, so the server
+refuses to start without ``GUIDEBOT_SECRET_KEY`` (a ``ConfigError`` naming it,
+before anything is opened or bound). A second loop runs the ``sweep`` given to
+``build_app`` (the safeguarding escalation sweep, ``Concerns.escalate_due``)
+(or set as ``app[SWEEP_KEY]`` before the app starts) every ``sweep_interval``
+seconds. Both stop at shutdown after the send in hand
+(bounded by ``OUTBOX_STOP_TIMEOUT``; a send cut off there is found again by the
+next start, see ``bot.outbox``).
+
+``serve`` runs until SIGINT or SIGTERM, then stops taking requests, lets the
+outbox finish the send in hand, cancels the work in hand (each unfinished
+Slack event or Teams activity is marked failed, so a retry is still answered),
+closes Socket Mode and the database, and returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -40,7 +59,9 @@ from botframework.connector.auth import (  # type: ignore[import-untyped]
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.scheduler import run_every
 from adapters.slack.app import SlackBot, make_web_client
+from adapters.slack.sender import SlackSender, make_sender_client
 from adapters.slack.socket import SocketTransport
 from adapters.slack.verify import MAX_BODY_BYTES, Clock
 from adapters.teams.app import TeamsBot
@@ -53,8 +74,13 @@ from adapters.teams.auth import (
     install_keys,
 )
 from adapters.teams.delivery import DeliveryPolicy
+from adapters.teams.sender import TeamsSender
 from bot.answers import Answerer
+from bot.concerns import Concerns
 from bot.config import Settings, TeamsSettings
+from bot.crypto import SecretBox
+from bot.outbox import DeliveryPolicy as OutboxPolicy
+from bot.outbox import Outbox, OutboxWorker, Sender
 from bot.storage import Operations
 from knowledge.search import Searcher
 from knowledge.store import KnowledgeBase
@@ -69,8 +95,20 @@ SLACK_KEY = web.AppKey("guidebot.slack", SlackBot)
 SLACK_MODE_KEY = web.AppKey("guidebot.slack_mode", str)
 TEAMS_KEY = web.AppKey("guidebot.teams", TeamsBot)
 TEAMS_MODE_KEY = web.AppKey("guidebot.teams_mode", str)
+OUTBOX_KEY = web.AppKey("guidebot.outbox", Outbox)
+OUTBOX_WORKER_KEY = web.AppKey("guidebot.outbox_worker", OutboxWorker)
+SWEEP_KEY = web.AppKey("guidebot.sweep", object)
+"""The escalation sweep, for code that makes it after ``build_app`` (see ``build_app``)."""
+
+OUTBOX_POLL = 5.0
+"""Seconds between outbox rounds when nothing wakes the worker sooner."""
+SWEEP_INTERVAL = 60.0
+"""Seconds between escalation sweeps."""
+OUTBOX_STOP_TIMEOUT = 20.0
+"""Seconds shutdown waits for the send in hand (longer than one Slack or Teams call)."""
 
 WebClientFactory = Callable[[], AsyncWebClient]
+Sweep = Callable[[], Awaitable[object] | object]
 
 
 def _contacts(settings: Settings) -> Callable[[str, str], str | None]:
@@ -91,6 +129,13 @@ async def healthz(request: web.Request) -> web.Response:
         kb.db.execute("SELECT count(*) FROM schools").fetchone()
     except sqlite3.Error:
         database = "error"
+    outbox: dict[str, int] | None = None
+    if database == "ok":
+        try:
+            counts = request.app[OUTBOX_KEY].counts()
+            outbox = {"pending": counts["pending"] + counts["sending"], "dead": counts["dead"]}
+        except sqlite3.Error:
+            database = "error"
     status = "ok" if database == "ok" else "error"
     return web.json_response(
         {
@@ -98,6 +143,7 @@ async def healthz(request: web.Request) -> web.Response:
             "database": database,
             "slack": request.app[SLACK_MODE_KEY],
             "teams": request.app[TEAMS_MODE_KEY],
+            "outbox": outbox,
         },
         status=200 if status == "ok" else 503,
     )
@@ -112,6 +158,12 @@ def build_app(
     insecure_local: bool = False,
     teams_credentials: ServiceClientCredentialsFactory | None = None,
     teams_delivery: DeliveryPolicy | None = None,
+    secret_box: SecretBox | None = None,
+    outbox_policy: OutboxPolicy | None = None,
+    outbox_poll: float = OUTBOX_POLL,
+    outbox_web_client: AsyncWebClient | None = None,
+    sweep: Sweep | None = None,
+    sweep_interval: float = SWEEP_INTERVAL,
 ) -> web.Application:
     """The whole server as an aiohttp application, not yet running.
 
@@ -125,25 +177,51 @@ def build_app(
     module notes; raises ``ConfigError`` otherwise). ``teams_credentials``
     replaces the bot's own (Azure AD) credentials for replies, and
     ``teams_delivery`` the retry policy, for tests.
+
+    Outbox: ``secret_box`` seals what it stores (default: from
+    ``GUIDEBOT_SECRET_KEY``, a ``ConfigError`` naming it when unset);
+    ``outbox_policy`` its retry policy, ``outbox_poll`` the seconds between
+    rounds, ``outbox_web_client`` the Slack client its sender uses (default: one
+    without retry handlers at ``settings.slack.api_url``). ``sweep`` (e.g.
+    ``Concerns.escalate_due``) runs every ``sweep_interval`` seconds; code that
+    can only make it after the app (it needs ``app[OUTBOX_KEY]``) sets
+    ``app[SWEEP_KEY]`` instead, before the app starts. The outbox is
+    ``app[OUTBOX_KEY]``, for whatever queues messages.
     """
     teams_mode = check_mode(settings, insecure_local)
+    box = secret_box if secret_box is not None else SecretBox.from_env(os.environ)
     now: Clock = clock or time.time
     owned = not isinstance(kb_path_or_kb, KnowledgeBase)
     kb = kb_path_or_kb if isinstance(kb_path_or_kb, KnowledgeBase) else KnowledgeBase(kb_path_or_kb)
     operations = Operations(kb.db, clock=lambda: datetime.fromtimestamp(now(), UTC))
     answerer = Answerer(kb, Searcher(kb), operations, contacts=_contacts(settings))
+    outbox = Outbox(kb.db, box, clock=lambda: datetime.fromtimestamp(now(), UTC))
+    concerns = Concerns(
+        kb.db,
+        box,
+        lambda school: settings.school(school).safeguarding,
+        outbox,
+        clock=lambda: datetime.fromtimestamp(now(), UTC),
+    )
+    if sweep is None:
+        sweep = concerns.escalate_due
+    senders: dict[str, Sender] = {}
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[KB_KEY] = kb
     app[ANSWERER_KEY] = answerer
+    app[OUTBOX_KEY] = outbox
     app.router.add_get("/healthz", healthz)
     mode: SlackMode = "off"
     slack = settings.slack
     if slack is not None:
         factory = web_client_factory or (lambda: make_web_client(slack.api_url))
         client = factory()
-        bot = SlackBot(slack, answerer, client=client, clock=now)
+        bot = SlackBot(slack, answerer, client=client, clock=now, concerns=concerns)
         app[SLACK_KEY] = bot
+        senders["slack"] = SlackSender(
+            slack, outbox_web_client or make_sender_client(slack.api_url)
+        )
         mode = slack.transport
         if mode == "http":
             app.router.add_post("/slack/events", bot.handle_http)
@@ -163,8 +241,16 @@ def build_app(
     app[SLACK_MODE_KEY] = mode
     app[TEAMS_MODE_KEY] = teams_mode
     if settings.teams is not None:
-        teams_bot = _teams_bot(settings.teams, answerer, teams_credentials, teams_delivery)
+        teams_bot = _teams_bot(
+            settings.teams, answerer, teams_credentials, teams_delivery, concerns
+        )
         app[TEAMS_KEY] = teams_bot
+        senders["teams"] = TeamsSender(
+            teams_bot.adapter,
+            operations,
+            app_id=settings.teams.app_id,
+            timeout=teams_bot.delivery.timeout,
+        )
         app.router.add_post("/api/messages", teams_bot.handle_http)
         if teams_mode == "insecure":
             log.warning(
@@ -184,6 +270,12 @@ def build_app(
 
         app.cleanup_ctx.append(teams_lifecycle)
 
+    worker = OutboxWorker(outbox, senders, outbox_policy or OutboxPolicy())
+    app[OUTBOX_WORKER_KEY] = worker
+    if sweep is not None:
+        app[SWEEP_KEY] = sweep
+    app.cleanup_ctx.append(_background(worker, outbox_poll, sweep_interval))
+
     if owned:
 
         async def close_kb(app: web.Application) -> None:
@@ -193,11 +285,56 @@ def build_app(
     return app
 
 
+def _background(
+    worker: OutboxWorker, poll: float, sweep_interval: float
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The outbox worker and the sweep, started with the app and stopped before
+    the platforms and the database close (cleanup runs in reverse order)."""
+
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(
+                run_every(
+                    poll,
+                    lambda: worker.run_until_idle(stop),
+                    stop,
+                    wake=worker.wakeup,
+                    name="outbox round",
+                ),
+                name="guidebot-outbox",
+            )
+        ]
+        sweep = app.get(SWEEP_KEY)
+        if sweep is not None:
+            if not callable(sweep):
+                raise TypeError("app[SWEEP_KEY] must be a callable")
+            tasks.append(
+                asyncio.create_task(
+                    run_every(sweep_interval, sweep, stop, name="escalation sweep"),
+                    name="guidebot-sweep",
+                )
+            )
+        yield
+        stop.set()
+        _, late = await asyncio.wait(tasks, timeout=OUTBOX_STOP_TIMEOUT)
+        for task in late:
+            log.warning("%s did not stop in time: cancelled", task.get_name())
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        worker.close()
+
+    return background
+
+
 def _teams_bot(
     teams: TeamsSettings,
     answerer: Answerer,
     credentials: ServiceClientCredentialsFactory | None,
     delivery: DeliveryPolicy | None,
+    concerns: Concerns | None = None,
 ) -> TeamsBot:
     metadata_url = teams.openid_metadata_url or PUBLIC_METADATA_URL
     metadata = install_keys(metadata_url) if teams.authenticated else None
@@ -208,12 +345,29 @@ def _teams_bot(
         adapter=CloudAdapter(authentication),
         authenticator=Authenticator(authentication, app_id=teams.app_id, metadata=metadata),
         delivery=delivery,
+        concerns=concerns,
     )
 
 
-async def run(settings: Settings, stop: asyncio.Event, *, insecure_local: bool = False) -> None:
-    """Serve ``settings`` until ``stop`` is set."""
-    app = build_app(settings, settings.database, insecure_local=insecure_local)
+async def run(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    insecure_local: bool = False,
+    secret_box: SecretBox | None = None,
+    outbox_policy: OutboxPolicy | None = None,
+    sweep: Sweep | None = None,
+) -> None:
+    """Serve ``settings`` until ``stop`` is set. Without ``secret_box`` the key
+    comes from GUIDEBOT_SECRET_KEY (refused, before the port is bound, if unset)."""
+    app = build_app(
+        settings,
+        settings.database,
+        insecure_local=insecure_local,
+        secret_box=secret_box,
+        outbox_policy=outbox_policy,
+        sweep=sweep,
+    )
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10)
     await runner.setup()
     try:

@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import re
 import signal
 import statistics
@@ -40,6 +41,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import aiohttp
+
+from bot.crypto import generate_key
 
 CONCURRENT = 50
 ACK_P99_MS = 100.0
@@ -108,6 +111,8 @@ async def _start_server(database: Path, api_url: str) -> tuple[asyncio.subproces
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        # The server refuses to start without the key that seals stored reports.
+        env={**os.environ, "GUIDEBOT_SECRET_KEY": generate_key()},
     )
     assert process.stderr is not None
     seen = ""

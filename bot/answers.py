@@ -11,6 +11,8 @@ who that is on the platform, offers to pass the question on.
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -92,6 +94,63 @@ def _question_id(value: str) -> int | None:
     return number if 0 < number < _MAX_QUESTION_ID else None
 
 
+MAX_PREFILL_CHARS = 10_000
+"""The most of a message kept for a concern form (the form's own limit)."""
+
+
+class PrefillCache:
+    """What a member of staff wrote, for a short while, so that pressing "Report a
+    concern to the DSL" opens the form with their own words already in it.
+
+    Memory only, never written anywhere: the text may describe a concern, and
+    the database keeps such questions only as "withheld". Entries expire after
+    ``ttl`` seconds, the oldest go first beyond ``max_entries``, and only the
+    person who wrote a message gets it back.
+    """
+
+    def __init__(
+        self,
+        ttl: float = 3600.0,
+        max_entries: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[int, tuple[float, str, str, str]] = OrderedDict()
+
+    def __repr__(self) -> str:  # never the texts
+        return f"PrefillCache({len(self._entries)} entries)"
+
+    def __len__(self) -> int:
+        self._expire()
+        return len(self._entries)
+
+    def put(self, question_id: int, platform: str, user_id: str, text: str) -> None:
+        text = text[:MAX_PREFILL_CHARS]
+        self._entries[question_id] = (self.clock() + self.ttl, platform, user_id, text)
+        self._entries.move_to_end(question_id)
+        self._expire()
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def get(self, question_id: int, platform: str, user_id: str) -> str:
+        """The text, if it is still held and was written by this person; else ""."""
+        self._expire()
+        entry = self._entries.get(question_id)
+        if entry is None or (entry[1], entry[2]) != (platform, user_id):
+            return ""
+        return entry[3]
+
+    def _expire(self) -> None:
+        now = self.clock()
+        while self._entries:
+            oldest = next(iter(self._entries.values()))
+            if oldest[0] > now:
+                break
+            self._entries.popitem(last=False)
+
+
 class Answerer:
     """The bot's side of a conversation, for one knowledge base."""
 
@@ -110,6 +169,7 @@ class Answerer:
         self._operations = operations
         self.contacts = contacts or (lambda school, platform: None)
         self.today = today
+        self.prefills = PrefillCache()
 
     @property
     def operations(self) -> Operations:
@@ -149,6 +209,8 @@ class Answerer:
             policy=best.policy if best else None,
             section=best.section if best else None,
         )
+        if result.offer_report:
+            self.prefills.put(question_id, incoming.platform, incoming.user_id, text)
         return self.compose(result, incoming.platform, question_id, ephemeral)
 
     def compose(
@@ -246,7 +308,13 @@ class Answerer:
         if click.action is Action.PASS_TO_CONTACT:
             return self._pass_on(click, question_id)
         if click.action is Action.REPORT_CONCERN:
-            return ClickOutcome(Reply(wording.report_how(), ephemeral=True, kind="notice"))
+            # "home" / "command" buttons (and forged values) carry no question: an empty form.
+            prefill = (
+                self.prefills.get(question_id, click.platform, click.user_id)
+                if question_id is not None
+                else ""
+            )
+            return ClickOutcome(None, form=FormRequest("concern", prefill=prefill))
         return ClickOutcome(None)
 
     def pass_on_failed(self, delivery: Delivery, school: str) -> Reply:

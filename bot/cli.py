@@ -179,7 +179,23 @@ def chat(ctx: click.Context, school: str | None) -> None:
     slug = school or kb.schools()[0].slug
     kb.school(slug)
     lines = _prompted_lines() if interactive else sys.stdin
-    asyncio.run(run_console(kb, _searcher(kb), slug, lines, sys.stdout, interactive))
+    asyncio.run(
+        run_console(
+            kb, _searcher(kb), slug, lines, sys.stdout, interactive, _console_concerns(ctx, kb)
+        )
+    )
+
+
+def _console_concerns(ctx: click.Context, kb: Any) -> Any:
+    """The console's /concern service, or None (with the reason on stderr) when its
+    key cannot be used, so that questions can still be answered."""
+    from adapters.console import console_concerns
+
+    try:
+        return console_concerns(kb.db, Path(ctx.obj["db"]).resolve().parent)
+    except GuidebotError as exc:
+        click.echo(f"guidebot: /concern is not available: {exc}", err=True)
+        return None
 
 
 def _prompted_lines() -> Any:
@@ -323,6 +339,104 @@ def doctor(ctx: click.Context, config_path: Path | None, online: bool) -> None:
         click.echo(line)
     if not report.healthy:
         ctx.exit(2)
+
+
+@cli.command()
+def keygen() -> None:
+    """Print a new key for encrypting safeguarding reports.
+
+    The key goes to standard output; one line of advice goes to standard
+    error. Store the key as GUIDEBOT_SECRET_KEY in the service's environment,
+    and keep a copy somewhere safe: without it the reports cannot be read.
+
+    Example: guidebot keygen > /etc/guidebot/secret-key && chmod 600 /etc/guidebot/secret-key
+    """
+    from bot import wording
+    from bot.crypto import generate_key
+
+    click.echo(generate_key())
+    click.echo(wording.keygen_advice(), err=True)
+
+
+@cli.group(context_settings=CONTEXT)
+def concerns() -> None:
+    """Safeguarding concerns: export a report for the school's records.
+
+    Example: guidebot concerns export C-2026-0042 --by slack:U0123ABCDEF --out C-2026-0042.md
+    """
+
+
+@concerns.command(name="export")
+@click.argument("ref")
+@click.option(
+    "--by",
+    "by",
+    required=True,
+    metavar="PERSON",
+    help="Who is exporting, as a person key (slack:U..., teams:<object id>). It must be "
+    "one of the people the report was sent to; the export is recorded in its audit trail.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "json"]),
+    default="markdown",
+    show_default=True,
+    help="Markdown to read or attach; JSON for a recording system such as CPOMS or MyConcern.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this new file (readable by you only) instead of standard output.",
+)
+@CONFIG_OPTION
+@click.pass_context
+def export_concern(
+    ctx: click.Context,
+    ref: str,
+    by: str,
+    fmt: str,
+    out: Path | None,
+    config_path: Path | None,
+) -> None:
+    """Export one safeguarding report with its whole chronology.
+
+    Prints (or writes to --out) the report, its acknowledgement, escalations,
+    notes, closure and audit trail. Needs GUIDEBOT_SECRET_KEY and the settings
+    file (for the database). Anyone not sent the report is refused, and the
+    attempt is recorded.
+
+    Example: guidebot concerns export C-2026-0042 --by slack:U0123ABCDEF --format json --out c.json
+    """
+    from bot import wording
+    from bot.concerns import Concerns, Person
+    from bot.crypto import SecretBox
+    from bot.outbox import Outbox
+    from knowledge.store import KnowledgeBase
+
+    settings = _settings(ctx, config_path)
+    person = Person.parse(by.strip())
+    box = SecretBox.from_env(os.environ)
+    if not settings.database.is_file():
+        raise CliError(f"there is no database at {settings.database}")
+    if out is not None and out.exists():
+        raise CliError(f"{out} already exists: choose a new file name, or remove it first")
+    kb = KnowledgeBase(settings.database)
+    ctx.call_on_close(kb.close)
+    service = Concerns(
+        kb.db, box, lambda slug: settings.school(slug).safeguarding, Outbox(kb.db, box)
+    )
+    text = service.export(ref.strip(), person, "json" if fmt == "json" else "markdown")
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise CliError(f"cannot create {out}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(wording.concern_export_written(ref.strip(), str(out)), err=True)
 
 
 def _configure_logging() -> None:

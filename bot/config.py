@@ -297,8 +297,87 @@ def _schools(data: Mapping[str, Any]) -> dict[str, SchoolSettings]:
             raise ConfigError(
                 f"schools.{slug}.policy_contact_teams must be a Microsoft 365 object id (a GUID)"
             )
-        schools[slugify(slug)] = SchoolSettings(slugify(slug), contact, teams_contact)
+        safeguarding = _safeguarding(raw, f"schools.{slug}.safeguarding.")
+        schools[slugify(slug)] = SchoolSettings(slugify(slug), contact, teams_contact, safeguarding)
     return schools
+
+
+_SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CONSOLE_USER_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+_SAFEGUARDING_ROLES = ("dsl", "deputies", "headteacher", "chair_of_governors")
+_SAFEGUARDING_KEYS = {
+    *_SAFEGUARDING_ROLES,
+    "lado",
+    "show_content_in_alert",
+    "ack_minutes",
+    "urgent_ack_minutes",
+}
+
+
+def _person_key(value: Any, where: str) -> str:
+    """A person key: "slack:U0123ABC", "teams:<Microsoft 365 object id>" or "console:console"."""
+    problem = (
+        f'{where} must be person keys like "slack:U0123ABCDEF" (a Slack member id), '
+        '"teams:<their Microsoft 365 object id>" or "console:console"'
+    )
+    if not isinstance(value, str):
+        raise ConfigError(problem)
+    platform, _, ident = value.strip().partition(":")
+    valid = (
+        (platform == "slack" and _SLACK_USER_RE.fullmatch(ident))
+        or (platform == "teams" and _GUID_RE.fullmatch(ident))
+        or (platform == "console" and _CONSOLE_USER_RE.fullmatch(ident))
+    )
+    if not valid:
+        raise ConfigError(f"{problem}, not {value!r}")
+    return f"{platform}:{ident.lower() if platform == 'teams' else ident}"
+
+
+def _minutes(data: Mapping[str, Any], key: str, where: str, default: int) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{where}{key} must be a whole number of minutes, more than 0")
+    return value
+
+
+def _safeguarding(school: Mapping[str, Any], where: str) -> SafeguardingSettings:
+    """[schools.<slug>.safeguarding]: who handles concerns, as person keys."""
+    if "safeguarding" not in school:
+        return SafeguardingSettings()
+    data = school["safeguarding"]
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where[:-1]} must be a table, like [{where[:-1]}]")
+    unknown = sorted(set(data) - _SAFEGUARDING_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}{unknown[0]} is not a setting guidebot knows "
+            f"(expected one of: {', '.join(sorted(_SAFEGUARDING_KEYS))})"
+        )
+    roles: dict[str, tuple[str, ...]] = {}
+    for role in _SAFEGUARDING_ROLES:
+        value = data.get(role, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}{role} must be a list of person keys")
+        keys = [_person_key(item, f"{where}{role}") for item in value]
+        roles[role] = tuple(dict.fromkeys(keys))
+    lado = data.get("lado")
+    if lado is not None and (not isinstance(lado, str) or not lado.strip()):
+        raise ConfigError(f"{where}lado must be the LADO's contact details, as text")
+    show = data.get("show_content_in_alert", False)
+    if not isinstance(show, bool):
+        raise ConfigError(f"{where}show_content_in_alert must be true or false")
+    return SafeguardingSettings(
+        dsl=roles["dsl"],
+        deputies=roles["deputies"],
+        headteacher=roles["headteacher"],
+        chair_of_governors=roles["chair_of_governors"],
+        lado=lado.strip() if lado is not None else None,
+        show_content_in_alert=show,
+        ack_minutes=_minutes(data, "ack_minutes", where, 30),
+        urgent_ack_minutes=_minutes(data, "urgent_ack_minutes", where, 10),
+    )
 
 
 def parse(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None = None) -> Settings:

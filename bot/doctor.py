@@ -34,6 +34,7 @@ import aiohttp
 from bot import config
 from bot.config import ConfigError, Settings, TeamsSettings
 from bot.storage import MIGRATIONS as BOT_MIGRATIONS
+from knowledge.errors import GuidebotError
 from knowledge.store import MIGRATIONS as KNOWLEDGE_MIGRATIONS
 from knowledge.text import slugify
 
@@ -348,7 +349,25 @@ def _secrets(data: Mapping[str, Any], env: Mapping[str, str]) -> list[Check]:
         checks.append(_secret(env, SIGNING_SECRET_ENV, None, "needed for transport http"))
     elif transport == "socket":
         checks.append(_secret(env, APP_TOKEN_ENV, APP_TOKEN_PREFIX, "needed for Socket Mode"))
+    checks.append(_secret_key(env))
     return checks + _teams_secret(data, env)
+
+
+def _secret_key(env: Mapping[str, str]) -> Check:
+    """The key that seals safeguarding reports at rest: serve refuses to start without it."""
+    from bot.crypto import SecretBox
+
+    if not env.get("GUIDEBOT_SECRET_KEY", "").strip():
+        return _fail(
+            "GUIDEBOT_SECRET_KEY",
+            "missing (it encrypts safeguarding reports; serve refuses to start without it): "
+            "make one with `guidebot keygen` and keep a copy somewhere safe",
+        )
+    try:
+        SecretBox.from_env(env)
+    except GuidebotError:
+        return _fail("GUIDEBOT_SECRET_KEY", "set, but it is not a key made by `guidebot keygen`")
+    return _ok("GUIDEBOT_SECRET_KEY", "set (encrypts safeguarding reports)")
 
 
 def _teams_secret(data: Mapping[str, Any], env: Mapping[str, str]) -> list[Check]:

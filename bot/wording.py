@@ -263,3 +263,596 @@ def teams_welcome_intro() -> str:
 
 def teams_welcome_example() -> str:
     return 'For example: "can I accept a friend request from an ex-pupil?"'
+
+
+# --- Concern forms ----------------------------------------------------------------------
+
+
+def concern_form_title() -> str:
+    """A Slack modal title: at most 24 characters."""
+    return "Report a concern"
+
+
+def concern_form_submit() -> str:
+    return "Send to the DSL"
+
+
+def concern_form_cancel() -> str:
+    return "Cancel"
+
+
+def concern_form_intro() -> str:
+    return (
+        "This goes privately to your school's Designated Safeguarding Lead (DSL), and to "
+        "nobody the concern is about. Write what you saw, heard or were told, in the "
+        "person's own words. If a child is in immediate danger, call 999 now, then tell "
+        "the DSL in person."
+    )
+
+
+def concern_about_label() -> str:
+    return "Who is the concern about?"
+
+
+def concern_about_pupil() -> str:
+    return "A pupil"
+
+
+def concern_about_staff() -> str:
+    return "A member of staff"
+
+
+def concern_about_adult() -> str:
+    return "Another adult"
+
+
+def concern_role_label() -> str:
+    return "If it is about a member of staff: is it the headteacher or a DSL?"
+
+
+def concern_role_none() -> str:
+    return "No"
+
+
+def concern_role_headteacher() -> str:
+    return "The headteacher"
+
+
+def concern_role_dsl() -> str:
+    return "A DSL or deputy DSL"
+
+
+def concern_role_hint() -> str:
+    return (
+        "A concern about the headteacher goes to the chair of governors, and one about a "
+        "DSL to the headteacher and the deputies: never to the person it is about."
+    )
+
+
+def concern_which_dsl_label() -> str:
+    return "Which DSL?"
+
+
+def concern_which_dsl_hint() -> str:
+    return "Only if it is about a DSL, so that they are not the one told."
+
+
+def concern_name_label() -> str:
+    return "Their name or initials"
+
+
+def concern_what_label() -> str:
+    return "What was seen, heard or said"
+
+
+def concern_what_hint() -> str:
+    return "In the person's own words, as exactly as you can. Facts rather than opinions."
+
+
+def concern_when_label() -> str:
+    return "When and where"
+
+
+def concern_when_placeholder() -> str:
+    return "For example: Tuesday 14 May, about 10:40, Year 5 cloakroom"
+
+
+def concern_danger_label() -> str:
+    return "Is a child in immediate danger?"
+
+
+def concern_yes() -> str:
+    return "Yes"
+
+
+def concern_no() -> str:
+    return "No"
+
+
+def concern_actions_label() -> str:
+    return "What has been done so far"
+
+
+def concern_actions_hint() -> str:
+    return "Optional. For example: who else you told, or first aid given."
+
+
+def concern_missing_choice() -> str:
+    return "Please choose one."
+
+
+def concern_missing_text() -> str:
+    return "Please fill this in."
+
+
+def concern_too_long(limit: int) -> str:
+    return f"Please keep this to {limit} characters; you can tell the DSL the rest in person."
+
+
+def concern_role_needs_staff() -> str:
+    return (
+        "You chose the headteacher or a DSL here, so please choose "
+        f'"{concern_about_staff()}" above, or "{concern_role_none()}" here.'
+    )
+
+
+def concern_form_problems() -> str:
+    return "Some answers are missing. Please check the questions marked below and send again."
+
+
+def concern_danger_first() -> str:
+    return (
+        "CALL 999 NOW if a child is in immediate danger, then speak to your DSL in person "
+        "straight away. Do not wait for a reply here."
+    )
+
+
+def concern_sent_title() -> str:
+    """A Slack modal title: at most 24 characters."""
+    return "Concern sent"
+
+
+def concern_not_sent() -> str:
+    return (
+        "Sorry, I could not send your concern just now, so please speak to your Designated "
+        "Safeguarding Lead (DSL) in person now and tell them what you wrote. If a child is in "
+        "immediate danger, call 999."
+    )
+
+
+def concern_form_unavailable() -> str:
+    return (
+        "Sorry, the concern form could not be opened just now. Please press the button again, "
+        "or speak to your Designated Safeguarding Lead (DSL) in person. If a child is in "
+        "immediate danger, call 999."
+    )
+
+
+def concern_action_failed() -> str:
+    return (
+        "Sorry, that did not work just now. Please try again in a minute. If a child is in "
+        "immediate danger, call 999."
+    )
+
+
+def concern_report_title() -> str:
+    """A Slack modal title: at most 24 characters."""
+    return "Safeguarding concern"
+
+
+def concern_ref_label() -> str:
+    return "Reference"
+
+
+def concern_reported_label() -> str:
+    return "Reported"
+
+
+def concern_reported_by_label() -> str:
+    return "Reported by"
+
+
+def concern_state_label() -> str:
+    return "Status"
+
+
+def concern_state(state: str) -> str:
+    return {"open": "Open", "acknowledged": "Acknowledged", "closed": "Closed"}.get(state, state)
+
+
+def concern_acknowledged_by_label() -> str:
+    return "Acknowledged by"
+
+
+def concern_sent_to_label() -> str:
+    return "Sent to"
+
+
+def concern_urgent_flag() -> str:
+    return "The reporter said a child was in immediate danger."
+
+
+def concern_about_role_line(role: str) -> str:
+    return {
+        "headteacher": "It is about the headteacher.",
+        "dsl": "It is about a DSL or deputy DSL.",
+    }.get(role, "")
+
+
+def concern_notes_label() -> str:
+    return "Notes"
+
+
+def concern_earlier_notes(count: int) -> str:
+    return f"{count} earlier note{'s' if count != 1 else ''} not shown here: export the report."
+
+
+def concern_outcome_label() -> str:
+    return "Outcome"
+
+
+def concern_closed_at_label() -> str:
+    return "Closed"
+
+
+def concern_note_title() -> str:
+    """A Slack modal title: at most 24 characters."""
+    return "Add a note"
+
+
+def concern_note_label() -> str:
+    return "Note"
+
+
+def concern_note_hint() -> str:
+    return "What you did or decided, and when. Only the people handling this concern see it."
+
+
+def concern_note_submit() -> str:
+    return "Save note"
+
+
+def concern_close_title() -> str:
+    """A Slack modal title: at most 24 characters."""
+    return "Close concern"
+
+
+def concern_close_label() -> str:
+    return "Outcome"
+
+
+def concern_close_hint() -> str:
+    return (
+        "What was decided and done, for example referred to children's social care, "
+        "early help, monitoring, or no further action and why."
+    )
+
+
+def concern_close_submit() -> str:
+    return "Close concern"
+
+
+def concern_done_title() -> str:
+    """A Slack modal title: at most 24 characters."""
+    return "Done"
+
+
+def concern_close_button() -> str:
+    return "Close"
+
+
+def reported_by(who: str) -> str:
+    return f"Reported by {who}"
+
+
+def concern_colleague_elsewhere(platform: str) -> str:
+    """Who reported, when they are on another platform than the reader."""
+    where = {"slack": "Slack", "teams": "Teams", "console": "the console"}.get(platform, platform)
+    return f"a colleague on {where}"
+
+
+def concern_use_private_chat() -> str:
+    return (
+        "To keep it confidential, I have sent this to your 1:1 chat with me. If it is not "
+        "there, open a chat with me and type: report a concern."
+    )
+
+
+def concern_no_private_chat() -> str:
+    return (
+        "To keep it confidential, please open a 1:1 chat with me and type: report a concern. "
+        "If a child is in immediate danger, call 999."
+    )
+
+
+def concern_card_send() -> str:
+    return "Send to the DSL"
+
+
+def concern_form_already_sent(ref: str) -> str:
+    return f"You have already sent this form: your reference is {ref}. Nothing was sent twice."
+
+
+# --- Safeguarding concerns ---------------------------------------------------------------
+# Nothing here is ever given the content of a report, except the functions that show
+# it to the people it was sent to (``concern_field``) and to the reporter's own form.
+
+CONCERN_FIELDS = {
+    "about": "Who it is about",
+    "about_role": "Allegation about",
+    "about_name": "Their name or initials",
+    "what": "What was seen, heard or said",
+    "when_where": "When and where",
+    "immediate_danger": "Is a child in immediate danger?",
+    "actions_taken": "What has been done so far",
+}
+"""The report's questions, as every form, view and export labels them."""
+
+
+def concern_about(category: str, about_role: str = "none") -> str:
+    """Who a report is about, without naming them: "a member of staff (the headteacher)"."""
+    about = {"pupil": "a pupil", "staff": "a member of staff", "adult": "another adult"}.get(
+        category, "someone"
+    )
+    if about_role == "headteacher":
+        return f"{about}: an allegation about the headteacher"
+    if about_role == "dsl":
+        return f"{about}: an allegation about a Designated Safeguarding Lead"
+    return about
+
+
+def concern_call_999_now() -> str:
+    return (
+        "A child is in immediate danger: call 999 now, then speak to your Designated "
+        "Safeguarding Lead (DSL) in person straight away. Do not wait for a reply here."
+    )
+
+
+def concern_sent(ref: str) -> str:
+    return (
+        "Thank you. Your concern has been sent to the Designated Safeguarding Lead (DSL). "
+        f"Your reference is {ref}. I will tell you when the DSL has seen it. "
+        "Keep what you know confidential, and do not investigate further yourself."
+    )
+
+
+def concern_alert_heading(ref: str) -> str:
+    return f"New safeguarding concern {ref}"
+
+
+def concern_alert_urgent() -> str:
+    return (
+        "URGENT: the person reporting said a child is in immediate danger. They were told "
+        "to call 999 now and to speak to the DSL in person."
+    )
+
+
+def concern_alert_about(about: str) -> str:
+    return f"About {about}."
+
+
+def concern_lado(lado: str) -> str:
+    return (
+        "This is an allegation about an adult who works with children: speak to the Local "
+        f"Authority Designated Officer (LADO) within one working day. LADO: {lado}"
+    )
+
+
+def concern_alert_next() -> str:
+    return (
+        "Press View to read the report (it is not shown here, to keep it confidential), and "
+        "Acknowledge so the person reporting knows it has been seen."
+    )
+
+
+def concern_escalation_heading(ref: str, minutes: int) -> str:
+    return (
+        f"Safeguarding concern {ref} has not been acknowledged after {minutes} minutes, "
+        "so it has been passed to you as well."
+    )
+
+
+def concern_field(label: str, value: str) -> str:
+    return f"{label}: {value}"
+
+
+def concern_yes_no(value: bool) -> str:
+    return "Yes" if value else "No"
+
+
+def concern_view_button() -> str:
+    return "View"
+
+
+def concern_acknowledge_button() -> str:
+    return "Acknowledge"
+
+
+def concern_note_button() -> str:
+    return "Add a note"
+
+
+def concern_close_with_outcome_button() -> str:
+    return "Close with an outcome"
+
+
+def concern_view_heading(ref: str, state: str) -> str:
+    state_text = {"open": "not yet acknowledged", "acknowledged": "acknowledged"}.get(
+        state, "closed"
+    )
+    return f"Safeguarding concern {ref} ({state_text})"
+
+
+def concern_view_note(at: str, text: str) -> str:
+    return f"Note, {at}: {text}"
+
+
+def concern_view_outcome(at: str, text: str) -> str:
+    return f"Closed {at}. Outcome: {text}"
+
+
+def concern_seen_by_dsl(ref: str) -> str:
+    """To the reporter. Never says what was decided."""
+    return (
+        f"The Designated Safeguarding Lead has seen your report {ref}. Thank you for "
+        "passing it on. If you learn anything more, or are still worried, speak to them."
+    )
+
+
+def concern_acknowledged(ref: str) -> str:
+    return f"You have acknowledged {ref}. The person who reported it has been told it was seen."
+
+
+def concern_already_acknowledged(ref: str, at: str) -> str:
+    return f"{ref} was already acknowledged at {at}."
+
+
+def concern_noted(ref: str) -> str:
+    return f"Your note has been added to {ref}."
+
+
+def concern_closed(ref: str) -> str:
+    return f"{ref} is closed and its outcome recorded."
+
+
+def concern_already_closed(ref: str, at: str) -> str:
+    return f"{ref} was already closed at {at}. You can still add notes to it."
+
+
+def concern_access_refused(ref: str) -> str:
+    return (
+        f"Sorry, you are not one of the people safeguarding report {ref} was sent to, so "
+        "you cannot open or change it. This attempt has been recorded."
+    )
+
+
+def concern_no_such_report(ref: str) -> str:
+    return f"There is no safeguarding report with the reference {ref}."
+
+
+def concern_field_missing(label: str) -> str:
+    return f'Please fill in "{label}".'
+
+
+def concern_field_too_long(label: str, limit: int) -> str:
+    return f'"{label}" is too long: please keep it under {limit:,} characters.'
+
+
+def concern_field_invalid(label: str) -> str:
+    return f'Please choose an answer for "{label}".'
+
+
+def concern_no_recipients() -> str:
+    return (
+        "Sorry, nobody has been set up to receive safeguarding concerns for this school, so "
+        "your report was not sent. Please speak to your Designated Safeguarding Lead (DSL) in "
+        "person now. If a child is in immediate danger, call 999."
+    )
+
+
+def concern_not_saved() -> str:
+    return (
+        "Sorry, your concern could not be sent just now. Please speak to your Designated "
+        "Safeguarding Lead (DSL) in person now. If a child is in immediate danger, call 999."
+    )
+
+
+# The console's /concern questions.
+
+
+def concern_console_intro() -> str:
+    return (
+        "Report a safeguarding concern to the Designated Safeguarding Lead (DSL). Answer each "
+        "question on one line. Type /cancel at any time to stop without sending anything.\n"
+        "If a child is in immediate danger, call 999 now."
+    )
+
+
+def concern_console_demo_routing(dsl: str) -> str:
+    return (
+        "Note: this is a demo. No safeguarding roles are set up for this school, so the report "
+        f"goes to a pretend DSL ({dsl}) in this database, not to a real person."
+    )
+
+
+def concern_ask_about() -> str:
+    return "Who is it about? Type 1 for a pupil, 2 for a member of staff, 3 for another adult."
+
+
+def concern_ask_role() -> str:
+    return (
+        "Is it about the headteacher or a Designated Safeguarding Lead? Type 1 for neither, "
+        "2 for the headteacher, 3 for a DSL."
+    )
+
+
+def concern_ask_name() -> str:
+    return "Their name or initials?"
+
+
+def concern_ask_what() -> str:
+    return "What was seen, heard or said? Use the person's own words where you can."
+
+
+def concern_ask_when_where() -> str:
+    return "When and where did it happen?"
+
+
+def concern_ask_danger() -> str:
+    return "Is a child in immediate danger? (yes or no)"
+
+
+def concern_ask_actions() -> str:
+    return 'What has been done so far? (type "nothing" if nothing yet)'
+
+
+def concern_ask_confirm() -> str:
+    return "Send this report to the DSL now? (yes to send, no to cancel)"
+
+
+def concern_ask_again(choices: str) -> str:
+    return f"Sorry, I did not understand. Please type {choices}."
+
+
+def concern_cancelled() -> str:
+    return (
+        "Cancelled: nothing was sent or saved. If you are worried about a child, speak to your "
+        "Designated Safeguarding Lead (DSL) today."
+    )
+
+
+def concern_console_unavailable() -> str:
+    return (
+        "Reporting a concern is not available in this console session. Please speak to your "
+        "Designated Safeguarding Lead (DSL) in person. If a child is in immediate danger, "
+        "call 999."
+    )
+
+
+def keygen_advice() -> str:
+    return (
+        "Store this as GUIDEBOT_SECRET_KEY in the service's environment (never in guidebot.toml) "
+        "and keep a copy somewhere safe: losing it means losing every safeguarding report."
+    )
+
+
+def concern_export_written(ref: str, path: str) -> str:
+    return f"Wrote {ref} to {path} (readable by you only)."
+
+
+def concern_console_help() -> str:
+    return "Type /concern to report a safeguarding concern to the DSL, one question at a time."
+
+
+def concern_no_recipients_allegation() -> str:
+    return (
+        "Sorry, this concern could not be sent: nobody other than the person it may be about "
+        "has been set up to receive it, and it must never go to them. Nothing was saved. "
+        "Please speak in person to the headteacher, or if it is about the headteacher, to the "
+        "chair of governors; you can also contact your local authority's Designated Officer "
+        "(LADO) directly. If a child is in immediate danger, call 999."
+    )
+
+
+def concern_view_acknowledged(who_and_when: str) -> str:
+    return f"Acknowledged by {who_and_when}"

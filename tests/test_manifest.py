@@ -26,6 +26,7 @@ NEEDS = {
     "app_mention": "app_mentions:read",
     "message": "im:history",
     "/policy": "commands",
+    "/concern": "commands",
 }
 
 _KEY_RE = re.compile(r"^([\w.-]+):(?: (.*))?$")
@@ -125,13 +126,15 @@ def test_the_bot_user_and_app_home(manifest: dict[str, Any]) -> None:
     assert features["app_home"]["messages_tab_read_only_enabled"] is False
 
 
-def test_the_slash_command(manifest: dict[str, Any]) -> None:
-    [command] = manifest["features"]["slash_commands"]
-    assert command["command"] == "/policy"
-    assert command["url"] == URL
-    assert command["usage_hint"] == "your question"
-    assert command["should_escape"] is False
-    assert command["description"]
+def test_the_slash_commands(manifest: dict[str, Any]) -> None:
+    policy, concern = manifest["features"]["slash_commands"]
+    assert policy["command"] == "/policy"
+    assert policy["usage_hint"] == "your question"
+    assert concern["command"] == "/concern"
+    for command in (policy, concern):
+        assert command["url"] == URL
+        assert command["should_escape"] is False
+        assert command["description"]
 
 
 def test_events_interactivity_and_settings(manifest: dict[str, Any]) -> None:
@@ -213,4 +216,4 @@ def test_every_url_is_the_path_the_server_listens_on(manifest: dict[str, Any]) -
     assert f'"{path}"' in SERVER.read_text(encoding="utf-8")
     text = MANIFEST.read_text(encoding="utf-8")
     urls = re.findall(r"https?://\S+", text.split("_metadata:", 1)[1])
-    assert urls == [URL] * 3
+    assert urls == [URL] * 4

@@ -5,6 +5,18 @@ goes in a thread), ``/policy QUESTION`` (the reply only the asker sees, by
 ``chat.postEphemeral``), button clicks, and the App Home tab. Payloads are
 converted at the edge by ``adapters.slack.convert``; everything else is the core.
 
+Safeguarding concerns (with a ``Concerns`` service): ``/concern`` and every
+"Report a concern" button open the report form as a modal (``views.open`` with
+the request's trigger_id, straight after the ack: a trigger lasts three
+seconds), pre-filled with the member's own message when the core still holds
+it; the DSL's alert buttons open the report, acknowledge it, or open a modal
+for a note or the outcome. A modal's submission is the one request answered
+*in* its ack (``response_action``: field errors, or the form replaced by the
+confirmation), so that listener stores the report first, without waiting for a
+turn. Modals are built by ``adapters.slack.concern_views``. Report content only
+ever goes into a modal for the person allowed to see it or the reporter's own
+DM, never a channel or a log line.
+
 Acknowledge first, work after. ``process_before_response=False`` and every
 listener calls ``await ack()`` before anything else, so Slack has its answer
 within milliseconds whatever the search or the Web API is doing. (The threaded
@@ -87,12 +99,20 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.slack import convert
+from adapters.slack import concern_views, convert
 from adapters.slack.verify import Clock, Rejected, verify_request
 from bot import wording
 from bot.answers import Answerer
+from bot.concerns import (
+    AccessRefused,
+    ConcernFormError,
+    Concerns,
+    NoRecipients,
+    Person,
+    UnknownConcern,
+)
 from bot.config import SlackSettings, SlackWorkspace
-from bot.messages import Action, Incoming, Reply
+from bot.messages import Action, Click, FormRequest, Incoming, Reply
 from knowledge.errors import GuidebotError
 
 log = logging.getLogger(__name__)
@@ -119,6 +139,11 @@ _NOT_A_MEMBER = {"channel_not_found", "not_in_channel", "user_not_in_channel"}
 """chat.postEphemeral errors after which the ``response_url`` is used instead."""
 _SLACK_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _REFUSALS = {400: "bad request", 401: "unauthorized", 413: "request too large"}
+
+_DSL_ACTIONS = frozenset(
+    {Action.CONCERN_VIEW, Action.CONCERN_ACKNOWLEDGE, Action.CONCERN_NOTE, Action.CONCERN_CLOSE}
+)
+"""The buttons on a DSL's concern alert (their value is the report's reference)."""
 
 _BOLT_LOG = logging.getLogger("adapters.slack.bolt")
 _API_LOG = logging.getLogger("adapters.slack.webapi")
@@ -251,10 +276,14 @@ class SlackBot:
         *,
         client: AsyncWebClient,
         clock: Clock = time.time,
+        concerns: Concerns | None = None,
     ) -> None:
+        """``concerns``: the safeguarding reports service; without it the report
+        buttons and ``/concern`` only tell staff to speak to their DSL."""
         quiet_platform_logs()
         self.settings = settings
         self.answerer = answerer
+        self.concerns = concerns
         self.operations = answerer.operations
         self.client = client
         self.clock = clock
@@ -462,10 +491,27 @@ class SlackBot:
             await ack()
             await self._run("button", lambda: self._on_click(body, context))
 
+        async def on_concern_command(
+            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+        ) -> None:
+            if self.concerns is None:
+                await ack(text=wording.report_how())
+                return
+            await ack()
+            await self._run("concern command", lambda: self._on_concern_command(body, context))
+
+        async def on_concern_view(
+            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+        ) -> None:
+            # Answered in the ack itself (errors, or the confirmation), so no ack first here.
+            await self._run("concern form", lambda: self._on_concern_view(ack, body, context))
+
         app.event("message")(on_message)
         app.event("app_mention")(on_message)
         app.event("app_home_opened")(on_home)
         app.command("/policy")(on_command)
+        app.command("/concern")(on_concern_command)
+        app.view(re.compile(r"^concern_(?:submit|note|close)$"))(on_concern_view)
         app.action(re.compile(r".*"))(on_action)
 
         async def on_other_event(ack: AsyncAck) -> None:
@@ -605,6 +651,12 @@ class SlackBot:
         if click is None:
             return
         client = context.client
+        if self.concerns is not None and click.action is Action.REPORT_CONCERN:
+            await self._report_clicked(client, body, context, click)
+            return
+        if click.action in _DSL_ACTIONS:
+            await self._dsl_clicked(client, body, context, click)
+            return
         if click.action is Action.ASK_QUESTION:
             reply: Reply | None = Reply(wording.ask_prompt(), kind="help")
             deliveries: tuple[Any, ...] = ()
@@ -612,6 +664,8 @@ class SlackBot:
             async with self._turn():
                 outcome = await self.answerer.click(click)
             reply, deliveries = outcome.reply, outcome.deliveries
+            if outcome.form is not None and reply is None:  # no concerns service here
+                reply = Reply(wording.report_how(), ephemeral=True, kind="notice")
         for delivery in deliveries:  # first, so the asker is only told what happened
             if delivery.platform != PLATFORM:
                 continue
@@ -639,6 +693,236 @@ class SlackBot:
                 )
             else:  # App Home: no conversation, so the bot's DM with them
                 await self._post(client, click.user_id, message)
+
+    async def _notify_clicker(
+        self, client: AsyncWebClient, body: Mapping[str, Any], click: Click, reply: Reply
+    ) -> None:
+        """A notice only the person who clicked sees (App Home: their DM with us)."""
+        message = convert.render(reply)
+        if click.conversation_id:
+            response_url = body.get("response_url")
+            await self._ephemeral(
+                client,
+                click.conversation_id,
+                click.user_id,
+                message,
+                thread_ts=_thread_of(body),
+                response_url=response_url if isinstance(response_url, str) else None,
+            )
+        else:
+            await self._post(client, click.user_id, message)
+
+    # safeguarding concerns -----------------------------------------------------------------
+    #
+    # Forms open in modals (``views.open`` with the request's trigger_id, which
+    # lasts three seconds, so straight after the ack and before any turn-taking);
+    # a submission is answered in its ack: field errors, or the form replaced by
+    # the confirmation. Report content only ever goes to a modal, or to the
+    # reporter's own DM; log lines name error codes, never content.
+
+    def _metadata(self, context: AsyncBoltContext, ref: str = "") -> concern_views.Metadata:
+        workspace = workspace_of(self.settings, context.team_id, context.enterprise_id)
+        team = workspace.team_id if workspace is not None else (context.team_id or "")
+        return concern_views.Metadata(context["school"], team, ref)
+
+    async def _open_view(
+        self,
+        client: AsyncWebClient,
+        body: Mapping[str, Any],
+        view: Mapping[str, Any],
+        what: str,
+    ) -> bool:
+        trigger_id = body.get("trigger_id")
+        if not isinstance(trigger_id, str) or not trigger_id:
+            log.warning("Slack: the %s could not be opened: no trigger id", what)
+            return False
+        try:
+            await client.views_open(trigger_id=trigger_id, view=dict(view))
+        except Exception as exc:
+            log.warning("Slack: the %s could not be opened: %s", what, describe(exc))
+            return False
+        return True
+
+    async def _on_concern_command(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        """``/concern [what happened]``: the report form, with any text typed after
+        the command already in "what was seen, heard or said"."""
+        incoming = convert.to_incoming(body, context["school"])
+        prefill = incoming.text if incoming is not None else ""
+        view = concern_views.concern_modal(self._metadata(context), prefill)
+        if await self._open_view(context.client, body, view, "concern form"):
+            return
+        if incoming is not None:
+            response_url = body.get("response_url")
+            await self._ephemeral(
+                context.client,
+                incoming.conversation_id,
+                incoming.user_id,
+                convert.render(Reply(wording.concern_form_unavailable(), kind="notice")),
+                response_url=response_url if isinstance(response_url, str) else None,
+            )
+
+    async def _report_clicked(
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        click: Click,
+    ) -> None:
+        """ "Report a concern to the DSL" (under an answer, on a notice, in App Home):
+        the form, with the member's own message when the core still holds it.
+        No turn-taking first: the trigger_id lasts three seconds."""
+        outcome = await self.answerer.click(click)
+        form = outcome.form
+        prefill = form.prefill if form is not None and form.form == "concern" else ""
+        view = concern_views.concern_modal(self._metadata(context), prefill)
+        if not await self._open_view(client, body, view, "concern form"):
+            reply = Reply(wording.concern_form_unavailable(), ephemeral=True, kind="notice")
+            await self._notify_clicker(client, body, click, reply)
+
+    async def _dsl_clicked(
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        click: Click,
+    ) -> None:
+        """View / Acknowledge / Add a note / Close on a DSL's alert. Concerns decides
+        who may (and audits every attempt); a refusal is a notice to the clicker."""
+        concerns = self.concerns
+        if concerns is None:
+            reply = Reply(wording.report_how(), ephemeral=True, kind="notice")
+            await self._notify_clicker(client, body, click, reply)
+            return
+        person = Person(PLATFORM, click.user_id)
+        result: Reply | FormRequest
+        try:
+            if click.action is Action.CONCERN_VIEW:
+                report = concerns.view(click.value, person)
+                view = concern_views.report_view(report)
+                if await self._open_view(client, body, view, "concern report"):
+                    return
+                result = Reply(wording.concern_form_unavailable(), ephemeral=True, kind="notice")
+            elif click.action is Action.CONCERN_ACKNOWLEDGE:
+                async with self._turn():
+                    result = concerns.acknowledge(click.value, person)
+            else:
+                result = concerns.on_click(click)
+        except (AccessRefused, UnknownConcern) as exc:
+            result = Reply(str(exc), ephemeral=True, kind="notice")
+        except Exception as exc:
+            log.warning("Slack: a concern button was not handled: %s", describe(exc))
+            result = Reply(wording.concern_action_failed(), ephemeral=True, kind="notice")
+        if isinstance(result, FormRequest):
+            kind = concern_views.text_kind(result.form)
+            if kind is not None:
+                modal = concern_views.text_modal(kind, self._metadata(context, result.ref))
+                if await self._open_view(client, body, modal, "concern form"):
+                    return
+            result = Reply(wording.concern_form_unavailable(), ephemeral=True, kind="notice")
+        await self._notify_clicker(client, body, click, result)
+
+    async def _on_concern_view(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """A concern form, a note or an outcome submitted (``view_submission``)."""
+        view = body.get("view")
+        view = view if isinstance(view, Mapping) else {}
+        user = body.get("user")
+        user_id = user.get("id") if isinstance(user, Mapping) else None
+        meta = concern_views.read_metadata(view)
+        expected = self._metadata(context)
+        if (
+            self.concerns is None
+            or not isinstance(user_id, str)
+            or not user_id
+            or meta is None
+            or (meta.school, meta.team) != (expected.school, expected.team)
+        ):
+            log.warning("Slack: a concern form did not match this workspace; nothing stored")
+            await ack(response_action="update", view=concern_views.failure_view())
+            return
+        person = Person(PLATFORM, user_id)
+        callback = view.get("callback_id")
+        if callback == concern_views.CONCERN_CALLBACK:
+            await self._submit_concern(ack, context.client, self.concerns, meta, person, view)
+            return
+        kind = concern_views.text_kind(callback if isinstance(callback, str) else "")
+        if kind is None or not meta.ref:
+            await ack(response_action="update", view=concern_views.failure_view())
+            return
+        await self._submit_text(ack, self.concerns, kind, meta.ref, person, view)
+
+    async def _submit_concern(
+        self,
+        ack: AsyncAck,
+        client: AsyncWebClient,
+        concerns: Concerns,
+        meta: concern_views.Metadata,
+        person: Person,
+        view: Mapping[str, Any],
+    ) -> None:
+        form, errors = concern_views.read_concern(view)
+        if form is None:
+            await ack(response_action="errors", errors=errors)
+            return
+        try:
+            submitted = concerns.submit(meta.school, person, form)
+            reply = concerns.confirmation(submitted)
+        except ConcernFormError as exc:
+            block = concern_views.FIELD_BLOCKS.get(exc.field, concern_views.WHAT)
+            await ack(response_action="errors", errors={block: str(exc)})
+            return
+        except NoRecipients as exc:
+            view = concern_views.notice_view(str(exc), wording.concern_form_title(), urgent=True)
+            await ack(response_action="update", view=view)
+            return
+        except Exception as exc:
+            log.error("Slack: a concern could not be stored: %s", describe(exc))
+            await ack(response_action="update", view=concern_views.failure_view())
+            return
+        await ack(
+            response_action="update",
+            view=concern_views.confirmation_view(reply, submitted.urgent),
+        )
+        try:  # a copy of the confirmation they can keep: their DM with us
+            await self._post(client, person.id, convert.render(reply))
+        except Exception as exc:
+            log.warning(
+                "Slack: the confirmation of concern %s was not sent by DM: %s",
+                submitted.ref,
+                describe(exc),
+            )
+
+    async def _submit_text(
+        self,
+        ack: AsyncAck,
+        concerns: Concerns,
+        kind: concern_views.TextKind,
+        ref: str,
+        person: Person,
+        view: Mapping[str, Any],
+    ) -> None:
+        text, errors = concern_views.read_text(view)
+        if text is None:
+            await ack(response_action="errors", errors=errors)
+            return
+        try:
+            if kind == concern_views.NOTE_CALLBACK:
+                reply = concerns.add_note(ref, person, text)
+            else:
+                reply = concerns.close(ref, person, text)
+        except ConcernFormError as exc:
+            await ack(response_action="errors", errors={concern_views.TEXT: str(exc)})
+            return
+        except (AccessRefused, UnknownConcern) as exc:
+            await ack(response_action="update", view=concern_views.notice_view(str(exc)))
+            return
+        except Exception as exc:
+            log.error("Slack: a concern %s was not saved: %s", kind, describe(exc))
+            view = concern_views.notice_view(wording.concern_action_failed())
+            await ack(response_action="update", view=view)
+            return
+        await ack(response_action="update", view=concern_views.reply_view(reply))
 
     # App Home ----------------------------------------------------------------------------
 

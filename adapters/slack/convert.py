@@ -21,7 +21,8 @@ How text is kept safe, in one place:
 - Every mrkdwn text object is sent with ``verbatim: true``, which turns off
   Slack's automatic parsing of bare words such as ``@here`` and of bare URLs.
   The only live markup is what this module writes on purpose: the
-  "Asked by <@U...>" line on a question passed on to a colleague.
+  "Asked by <@U...>" line on a question passed on to a colleague, and the
+  "Reported by <@U...>" line on a DSL's concern alert.
 """
 
 from __future__ import annotations
@@ -440,6 +441,20 @@ def _asked_by(reply: Reply) -> list[Block]:
     return [_context(_clip(wording.asked_by(who), MAX_SECTION_TEXT))]
 
 
+def _reported_by(reply: Reply) -> list[Block]:
+    """Who reported a concern, on a DSL's alert: a mention for a Slack member,
+    words for someone on another platform; never anything they wrote."""
+    key = reply.extra.get("reported_by")
+    if not key:
+        return []
+    platform, _, ident = key.partition(":")
+    if platform == PLATFORM and _SLACK_USER_ID.match(ident):
+        who = f"<@{ident}>"
+    else:
+        who = escape(wording.concern_colleague_elsewhere(_plain(platform) or "another platform"))
+    return [_context(_clip(wording.reported_by(who), MAX_SECTION_TEXT))]
+
+
 def _see_also(quotes: Sequence[Quote], room: int) -> list[Block]:
     """The related clauses, whole ones only, in at most ``room`` blocks."""
     heading = [_divider(), _section(f"*{escape(wording.see_also().rstrip(':'))}*")]
@@ -465,7 +480,7 @@ def _cap(blocks: list[Block], limit: int) -> list[Block]:
 
 def _answer_blocks(reply: Reply, quote: Quote) -> list[Block]:
     notes = [block for note in reply.notes for block in _sections(note)]
-    after = [*_asked_by(reply), *_actions(reply.buttons)]
+    after = [*_asked_by(reply), *_reported_by(reply), *_actions(reply.buttons)]
     room = MAX_BLOCKS - 1 - len(notes) - len(after)  # 1: the source line
     quoted = _quote_sections(quote.text)
     if len(quoted) > room:
@@ -501,7 +516,8 @@ def render(reply: Reply) -> dict[str, Any]:
     else:
         plain = _split(_plain(reply.text), MAX_SECTION_TEXT, _escaped_len)
         body = [_section(escape(piece)) for piece in plain]
-        blocks = _cap([*body, *_asked_by(reply), *_actions(reply.buttons)], MAX_BLOCKS)
+        after = [*_asked_by(reply), *_reported_by(reply), *_actions(reply.buttons)]
+        blocks = _cap([*body, *after], MAX_BLOCKS)
     return {"text": _fallback(reply), "blocks": blocks}
 
 

@@ -41,6 +41,18 @@ one is handled again, once; a ``handling`` claim older than ``STALE_AFTER`` (the
 worker died) may be taken over. Each activity's work is bounded by
 ``HANDLER_DEADLINE``.
 
+Safeguarding concerns (with a ``Concerns`` service): "report a concern" and
+the report button send the report form as an Adaptive Card
+(``adapters.teams.concern_cards``), pre-filled with the member's own message
+when the core still holds it; its submission (a message whose ``value`` has
+``action: "concern_submit"``) is stored through ``Concerns.submit`` and
+answered with the confirmation, or the form again with what to fix. Each form
+carries a one-time id, so pressing its button twice sends one report. The
+DSL's alert buttons send the report card, acknowledge, or send a small card
+for a note or the outcome. Every such card goes to the person's 1:1 chat with
+the bot, never a channel; asked from a channel, the channel is only told to
+look there.
+
 Conversation references, so later features can message people proactively,
 are stored for every authenticated activity from a known tenant, before it is
 handled (``TurnContext.get_conversation_reference`` as JSON, with no
@@ -75,9 +87,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import timedelta
@@ -95,7 +109,7 @@ from botbuilder.schema import (  # type: ignore[import-untyped]
     DeliveryModes,
 )
 
-from adapters.teams import convert
+from adapters.teams import concern_cards, convert
 from adapters.teams.auth import (
     Authenticator,
     KeysUnavailable,
@@ -115,8 +129,16 @@ from adapters.teams.delivery import (
 )
 from bot import wording
 from bot.answers import Answerer, Delivery
+from bot.concerns import (
+    AccessRefused,
+    ConcernFormError,
+    Concerns,
+    NoRecipients,
+    Person,
+    UnknownConcern,
+)
 from bot.config import TeamsSettings
-from bot.messages import Action, Click, Incoming, Reply
+from bot.messages import Action, Click, FormRequest, Incoming, Reply
 from bot.storage import Operations
 
 log = logging.getLogger(__name__)
@@ -144,6 +166,13 @@ _REFUSALS = {
     503: "try again later",
 }
 _SAFE_ID = re.compile(r"[A-Za-z0-9:@._;=-]{1,200}")
+_GUID = re.compile(r"^[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
+_DSL_ACTIONS = frozenset(
+    {Action.CONCERN_VIEW, Action.CONCERN_ACKNOWLEDGE, Action.CONCERN_NOTE, Action.CONCERN_CLOSE}
+)
+"""The buttons on a DSL's concern alert (their value is the report's reference)."""
+SENT_FORMS_KEPT = 24 * 3600.0
+"""Seconds a sent form's id is remembered, so pressing its button again sends nothing."""
 
 
 def quiet_platform_logs() -> None:
@@ -226,10 +255,15 @@ class TeamsBot:
         adapter: CloudAdapter,
         authenticator: Authenticator,
         delivery: DeliveryPolicy | None = None,
+        concerns: Concerns | None = None,
     ) -> None:
+        """``concerns``: the safeguarding reports service; without it the report
+        button and "report a concern" only tell staff to speak to their DSL."""
         quiet_platform_logs()
         self.settings = settings
         self.answerer = answerer
+        self.concerns = concerns
+        self._sent_forms: dict[tuple[str, str], tuple[float, str]] = {}
         self.operations: Operations = answerer.operations
         self.adapter = adapter
         self.authenticator = authenticator
@@ -505,6 +539,11 @@ class TeamsBot:
     async def send_to_user(self, key: str, reply: Reply, what: str) -> bool:
         """A message to someone through their stored 1:1 reference; False if it
         could not be delivered (no reference, unreachable, or refused)."""
+        activity = message_activity(convert.render_activity(reply))
+        return await self.send_activity_to_user(key, activity, what)
+
+    async def send_activity_to_user(self, key: str, activity: Activity, what: str) -> bool:
+        """``send_to_user`` for an activity already made."""
         stored = self.operations.conversation(PLATFORM, "user", key)
         if stored is None or stored.unreachable_since is not None:
             log.warning(
@@ -520,7 +559,6 @@ class TeamsBot:
             log.warning("Teams %s not sent: stored reference unreadable: %s", what, describe(exc))
             return False
         reference.activity_id = None
-        activity = message_activity(convert.render_activity(reply))
 
         async def proactive(turn_context: TurnContext) -> None:
             # A new message in their chat, not a reply to the made-up id botbuilder
@@ -556,11 +594,21 @@ class TeamsBot:
         except Exception as exc:
             failure = exc
             reply = Reply(wording.something_went_wrong(), kind="notice")
+        if self.concerns is not None and _is_report_command(reply):
+            # "report a concern": the form itself, rather than a button that opens it.
+            await self._send_private(turn_context, [self._new_concern_form()], "concern form")
+            return
         await self.reply(turn_context, reply, "answer")
         if failure is not None:
             raise failure
 
     async def click(self, turn_context: TurnContext, click: Click) -> None:
+        if self.concerns is not None and click.action is Action.REPORT_CONCERN:
+            await self._report_clicked(turn_context, click)
+            return
+        if click.action in _DSL_ACTIONS:
+            await self._dsl_clicked(turn_context, click)
+            return
         if click.action is Action.ASK_QUESTION:
             reply: Reply | None = Reply(wording.ask_prompt(), kind="help")
             deliveries: tuple[Delivery, ...] = ()
@@ -568,6 +616,8 @@ class TeamsBot:
             async with self._turn():
                 outcome = await self.answerer.click(click)
             reply, deliveries = outcome.reply, outcome.deliveries
+            if outcome.form is not None and reply is None:  # no concerns service here
+                reply = Reply(wording.report_how(), kind="notice")
         for delivery in deliveries:  # first, so the asker is only told what happened
             if delivery.platform != PLATFORM:
                 continue
@@ -576,6 +626,156 @@ class TeamsBot:
                     reply = self.answerer.pass_on_failed(delivery, click.school)
         if reply is not None:
             await self.reply(turn_context, reply, "notice")
+
+    # safeguarding concerns --------------------------------------------------------------------
+    #
+    # Teams has no modal without a task module, so each form is a card, and every
+    # card about a concern (the form, the confirmation, a DSL's report) goes to the
+    # person's 1:1 chat with the bot, never into a channel or group chat: asked
+    # from a channel, the card goes to their 1:1 chat (if we can reach them there)
+    # and the channel is only told where to look. Log lines name error types,
+    # never content.
+
+    @staticmethod
+    def person(user_id: str) -> Person:
+        """How Concerns knows a Teams user: their Entra object id, lower case
+        (as the settings write it)."""
+        return Person(PLATFORM, user_id.lower() if _GUID.match(user_id) else user_id)
+
+    def _new_concern_form(self, prefill: str = "") -> dict[str, Any]:
+        return concern_cards.concern_form(secrets.token_urlsafe(12), prefill=prefill)
+
+    async def _send_private(
+        self, turn_context: TurnContext, cards: list[dict[str, Any]], what: str
+    ) -> None:
+        """Cards for the person in this turn, in their 1:1 chat with the bot."""
+        payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
+        activities = [card_activity(card, str(card.get("fallbackText") or what)) for card in cards]
+        conversation = payload.get("conversation")
+        if _str(conversation, "conversationType") == "personal":
+            for activity in activities:
+                await self.send(turn_context, activity, what)
+            return
+        key = user_key(payload)
+        delivered = key is not None
+        for activity in activities:
+            if not delivered or key is None:
+                break
+            delivered = await self.send_activity_to_user(key, activity, what)
+        notice = (
+            wording.concern_use_private_chat() if delivered else wording.concern_no_private_chat()
+        )
+        await self.reply(turn_context, Reply(notice, kind="notice"), "notice")
+
+    async def _notice(self, turn_context: TurnContext, text: str, what: str = "notice") -> None:
+        await self._send_private(turn_context, [concern_cards.notice_card(text)], what)
+
+    async def _report_clicked(self, turn_context: TurnContext, click: Click) -> None:
+        """ "Report a concern to the DSL": the form, with the member's own message
+        when the core still holds it."""
+        async with self._turn():
+            outcome = await self.answerer.click(click)
+        form = outcome.form
+        prefill = form.prefill if form is not None and form.form == "concern" else ""
+        await self._send_private(turn_context, [self._new_concern_form(prefill)], "concern form")
+
+    async def _dsl_clicked(self, turn_context: TurnContext, click: Click) -> None:
+        """View / Acknowledge / Add a note / Close on a DSL's alert card. Concerns
+        decides who may (and audits every attempt); a refusal is a notice."""
+        concerns = self.concerns
+        if concerns is None:
+            await self._notice(turn_context, wording.report_how())
+            return
+        person = self.person(click.user_id)
+        cards: list[dict[str, Any]]
+        try:
+            async with self._turn():
+                if click.action is Action.CONCERN_VIEW:
+                    cards = concern_cards.report_cards(concerns.view(click.value, person))
+                elif click.action is Action.CONCERN_ACKNOWLEDGE:
+                    cards = [convert.render(concerns.acknowledge(click.value, person))]
+                else:
+                    result = concerns.on_click(dataclasses.replace(click, user_id=person.id))
+                    cards = [_form_or_notice(result)]
+        except (AccessRefused, UnknownConcern) as exc:
+            cards = [concern_cards.notice_card(str(exc))]
+        except Exception as exc:
+            log.warning("Teams: a concern button was not handled: %s", describe(exc))
+            cards = [concern_cards.notice_card(wording.concern_action_failed())]
+        await self._send_private(turn_context, cards, "concern")
+
+    async def concern_submitted(self, turn_context: TurnContext, data: Mapping[str, Any]) -> None:
+        """A concern form, a note or an outcome sent from its card."""
+        payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
+        school: str = turn_context.turn_state[SCHOOL_KEY]
+        user_id = user_key(payload)
+        concerns = self.concerns
+        if concerns is None or user_id is None:
+            await self._notice(turn_context, wording.report_how())
+            return
+        person = self.person(user_id)
+        kind = concern_cards.text_kind(data.get("action"))
+        if kind is None:
+            card = await self._submit_concern(concerns, school, person, data)
+        else:
+            card = await self._submit_text(concerns, kind, person, data)
+        await self._send_private(turn_context, [card], "concern")
+
+    async def _submit_concern(
+        self, concerns: Concerns, school: str, person: Person, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        form_id = concern_cards.token(data, concern_cards.FORM) or secrets.token_urlsafe(12)
+        now = time.monotonic()
+        for old in [k for k, (at, _) in self._sent_forms.items() if now - at > SENT_FORMS_KEPT]:
+            del self._sent_forms[old]
+        form, errors = concern_cards.read_concern(data)
+        if form is None:
+            return concern_cards.concern_form(form_id, values=data, errors=errors)
+        async with self._turn():
+            # Checked and recorded with no await between: a second press of the
+            # same card's button (even at the same moment) is never a second report.
+            done = self._sent_forms.get((person.key, form_id))
+            if done is not None:
+                return concern_cards.notice_card(wording.concern_form_already_sent(done[1]))
+            try:
+                submitted = concerns.submit(school, person, form)
+                reply = concerns.confirmation(submitted)
+            except ConcernFormError as exc:
+                errors = {concern_cards.FIELD_INPUTS.get(exc.field, exc.field): str(exc)}
+                return concern_cards.concern_form(form_id, values=data, errors=errors)
+            except NoRecipients as exc:
+                return concern_cards.confirmation_card(Reply(str(exc)), urgent=True)
+            except Exception as exc:
+                log.error("Teams: a concern could not be stored: %s", describe(exc))
+                return concern_cards.failure_card()
+            self._sent_forms[(person.key, form_id)] = (now, submitted.ref)
+        return concern_cards.confirmation_card(reply, submitted.urgent)
+
+    async def _submit_text(
+        self,
+        concerns: Concerns,
+        kind: concern_cards.TextKind,
+        person: Person,
+        data: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        ref = concern_cards.token(data, concern_cards.REF) or ""
+        text, errors = concern_cards.read_text(data)
+        if text is None:
+            return concern_cards.text_form(kind, ref, errors)
+        try:
+            async with self._turn():
+                if kind == concern_cards.NOTE_SUBMIT:
+                    reply = concerns.add_note(ref, person, text)
+                else:
+                    reply = concerns.close(ref, person, text)
+        except ConcernFormError as exc:
+            return concern_cards.text_form(kind, ref, {concern_cards.TEXT: str(exc)})
+        except (AccessRefused, UnknownConcern) as exc:
+            return concern_cards.notice_card(str(exc))
+        except Exception as exc:
+            log.error("Teams: a concern %s was not saved: %s", kind, describe(exc))
+            return concern_cards.notice_card(wording.concern_action_failed())
+        return convert.render(reply)
 
     async def welcome(self, turn_context: TurnContext) -> None:
         """The welcome card, once per conversation within ``WELCOME_WINDOW``."""
@@ -631,6 +831,14 @@ class GuidebotHandler(ActivityHandler):  # type: ignore[misc]
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         payload = turn_context.turn_state[RAW_KEY]
         school = turn_context.turn_state[SCHOOL_KEY]
+        data = payload.get("value")
+        if (
+            isinstance(data, Mapping)
+            and data.get("action") in concern_cards.SUBMITS
+            and not _from_a_bot(payload)
+        ):
+            await self.bot.concern_submitted(turn_context, data)
+            return
         click = convert.to_click(payload, school)
         if click is not None:
             await self.bot.click(turn_context, click)
@@ -658,6 +866,32 @@ class GuidebotHandler(ActivityHandler):  # type: ignore[misc]
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
         if turn_context.activity.action == "remove":  # not "remove-upgrade"
             await self.bot.forget(turn_context)
+
+
+def _is_report_command(reply: Reply) -> bool:
+    """The core's answer to "report a concern": a notice with the report button."""
+    return reply.kind == "notice" and any(
+        b.action is Action.REPORT_CONCERN and b.value == "command" for b in reply.buttons
+    )
+
+
+def _form_or_notice(result: Reply | FormRequest) -> dict[str, Any]:
+    """What Concerns said to a note or close button: its form, or its notice."""
+    if isinstance(result, Reply):
+        return convert.render(result)
+    kinds: dict[str, concern_cards.TextKind] = {
+        "concern_note": "concern_note_submit",
+        "concern_close": "concern_close_submit",
+    }
+    kind = kinds.get(result.form)
+    if kind is None or not result.ref:
+        return concern_cards.notice_card(wording.concern_action_failed())
+    return concern_cards.text_form(kind, result.ref)
+
+
+def _from_a_bot(payload: Mapping[str, Any]) -> bool:
+    sender = payload.get("from")
+    return isinstance(sender, Mapping) and sender.get("role") == "bot"
 
 
 def _includes_bot(members: list[ChannelAccount] | None, activity: Activity) -> bool:

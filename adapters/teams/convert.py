@@ -484,6 +484,20 @@ def _asked_by(reply: Reply) -> list[Element]:
     return [_text(neutralise(wording.asked_by(who)), isSubtle=True, size="small")]
 
 
+def _reported_by(reply: Reply) -> list[Element]:
+    """Who reported a concern, on a DSL's alert: by id for a Teams colleague (as
+    ``_asked_by``), in words for someone on another platform; never what they wrote."""
+    key = reply.extra.get("reported_by")
+    if not key:
+        return []
+    platform, _, ident = key.partition(":")
+    if platform == PLATFORM and ident:
+        who = wording.teams_colleague(_one_line(_plain(ident)))
+    else:
+        who = wording.concern_colleague_elsewhere(_one_line(_plain(platform)) or "another platform")
+    return [_text(neutralise(wording.reported_by(who)), isSubtle=True, size="small")]
+
+
 def _fits(body: list[Element], actions: list[Element], summary: str) -> bool:
     return card_size(_card(body, actions, summary)) <= MAX_CARD_BYTES
 
@@ -495,7 +509,7 @@ def _answer_card(reply: Reply, quote: Quote, summary: str) -> dict[str, Any]:
     policy when it will not fit whole); then whole related clauses."""
     actions, action_sets = _actions(reply.buttons)
     pieces = _quote_pieces(quote.text)
-    source, asked = _source(quote), _asked_by(reply)
+    source, asked = _source(quote), [*_asked_by(reply), *_reported_by(reply)]
     rest = [_text(escape(wording.rest_in_policy(_policy(quote))), isSubtle=True)]
     shown = pieces[:1]
     notes: list[Element] = []
@@ -541,7 +555,7 @@ def _text_card(reply: Reply, summary: str) -> dict[str, Any]:
     """Any other reply: its text (neutralised, since it may carry a question
     someone typed), who asked, and the buttons; text that will not fit ends "…"."""
     actions, action_sets = _actions(reply.buttons)
-    after = [*_asked_by(reply), *action_sets]
+    after = [*_asked_by(reply), *_reported_by(reply), *action_sets]
     texts = _blocks(reply.text, neutral=True) or [_text(escape(ELLIPSIS))]
     shown = texts[:1]
     for block in texts[1:]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import logging
+import os
 import re
 import signal
 import sys
@@ -18,7 +20,15 @@ from aiohttp import web
 from adapters.server import build_app, run
 from bot.config import ConfigError, Settings
 from knowledge.store import KnowledgeBase
-from tests.support import ANNES_TOKEN, APP_TOKEN, TOKENS, Guidebot, settings_for
+from tests.support import (
+    ANNES_TOKEN,
+    APP_TOKEN,
+    TEST_KEY,
+    TOKENS,
+    Guidebot,
+    sealing_box,
+    settings_for,
+)
 from tests.support.slack_standin import SlackStandIn
 from tests.support.teams_standin import TeamsGuidebot, TeamsStandIn, teams_settings
 
@@ -44,7 +54,13 @@ async def test_healthz_in_http_mode(slack: SlackStandIn, sample_db_copy: Path) -
     async with Guidebot(settings_for(sample_db_copy, slack.api_url)) as server:
         assert await server.get("/healthz") == (
             200,
-            {"status": "ok", "database": "ok", "slack": "http", "teams": "off"},
+            {
+                "status": "ok",
+                "database": "ok",
+                "slack": "http",
+                "teams": "off",
+                "outbox": {"pending": 0, "dead": 0},
+            },
         )
 
 
@@ -53,7 +69,13 @@ async def test_without_slack_settings_there_is_no_slack_endpoint(sample_db_copy:
     async with Guidebot(settings) as server:
         assert await server.get("/healthz") == (
             200,
-            {"status": "ok", "database": "ok", "slack": "off", "teams": "off"},
+            {
+                "status": "ok",
+                "database": "ok",
+                "slack": "off",
+                "teams": "off",
+                "outbox": {"pending": 0, "dead": 0},
+            },
         )
         status, _ = await server.post("{}", {"Content-Type": "application/json"})
         assert status == 404
@@ -65,14 +87,20 @@ async def test_healthz_says_so_when_the_database_is_unreadable(sample_db_copy: P
         server.kb.close()
         assert await server.get("/healthz") == (
             503,
-            {"status": "error", "database": "error", "slack": "off", "teams": "off"},
+            {
+                "status": "error",
+                "database": "error",
+                "slack": "off",
+                "teams": "off",
+                "outbox": None,
+            },
         )
 
 
 async def test_an_open_knowledge_base_is_left_open(sample_db_copy: Path) -> None:
     kb = KnowledgeBase(sample_db_copy)
     try:
-        app = build_app(Settings(database=sample_db_copy), kb)
+        app = build_app(Settings(database=sample_db_copy), kb, secret_box=sealing_box())
         runner = web.AppRunner(app)
         await runner.setup()
         await runner.cleanup()
@@ -86,13 +114,21 @@ async def test_run_serves_until_told_to_stop(
 ) -> None:
     caplog.set_level(logging.INFO, logger="adapters.server")
     stop = asyncio.Event()
-    serving = asyncio.create_task(run(settings_for(sample_db_copy, slack.api_url), stop))
+    serving = asyncio.create_task(
+        run(settings_for(sample_db_copy, slack.api_url), stop, secret_box=sealing_box())
+    )
     async with asyncio.timeout(10):
         while not (found := SERVING.search(caplog.text)):
             await asyncio.sleep(0.01)
         assert await _get(f"http://127.0.0.1:{found[1]}/healthz") == (
             200,
-            {"status": "ok", "database": "ok", "slack": "http", "teams": "off"},
+            {
+                "status": "ok",
+                "database": "ok",
+                "slack": "http",
+                "teams": "off",
+                "outbox": {"pending": 0, "dead": 0},
+            },
         )
         stop.set()
         await serving
@@ -135,6 +171,7 @@ async def test_serve_runs_socket_mode_beside_healthz_and_stops_on_sigterm(
         ANNES_TOKEN,
         APP_TOKEN,
         cwd=ROOT,
+        env={**os.environ, "GUIDEBOT_SECRET_KEY": base64.urlsafe_b64encode(TEST_KEY).decode()},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -151,7 +188,13 @@ async def test_serve_runs_socket_mode_beside_healthz_and_stops_on_sigterm(
             await slack.wait_connected()
             assert await _get(f"http://127.0.0.1:{found[1]}/healthz") == (
                 200,
-                {"status": "ok", "database": "ok", "slack": "socket", "teams": "off"},
+                {
+                    "status": "ok",
+                    "database": "ok",
+                    "slack": "socket",
+                    "teams": "off",
+                    "outbox": {"pending": 0, "dead": 0},
+                },
             )
             process.send_signal(signal.SIGTERM)
             rest = await process.stderr.read()
@@ -179,7 +222,13 @@ async def test_healthz_reports_teams_and_both_endpoints_are_served(
         async with TeamsGuidebot(settings) as server:
             assert await server.get("/healthz") == (
                 200,
-                {"status": "ok", "database": "ok", "slack": "http", "teams": "on"},
+                {
+                    "status": "ok",
+                    "database": "ok",
+                    "slack": "http",
+                    "teams": "on",
+                    "outbox": {"pending": 0, "dead": 0},
+                },
             )
             status, _ = await server.post("{}", {"Content-Type": "application/json"})
             assert status == 401  # Teams' endpoint, wanting a token
@@ -210,7 +259,9 @@ async def test_run_names_the_teams_mode(
     async with TeamsStandIn() as teams_standin:
         settings = teams_settings(sample_db_copy, teams_standin, app_id=None)
         stop = asyncio.Event()
-        serving = asyncio.create_task(run(settings, stop, insecure_local=True))
+        serving = asyncio.create_task(
+            run(settings, stop, insecure_local=True, secret_box=sealing_box())
+        )
         async with asyncio.timeout(10):
             while not (found := SERVING.search(caplog.text)):
                 await asyncio.sleep(0.01)

@@ -14,7 +14,7 @@ import pytest
 
 from bot import wording
 from bot.answers import Answerer, Delivery
-from bot.messages import Action, Button, Click, Incoming, Kind, Reply
+from bot.messages import Action, Button, Click, FormRequest, Incoming, Kind, Reply
 from bot.storage import WITHHELD, Operations
 from knowledge.search import Searcher
 from knowledge.store import KnowledgeBase
@@ -297,13 +297,22 @@ async def test_a_forged_numeric_looking_value_has_expired(answerer: Answerer, va
     assert outcome.reply.text == wording.button_expired()
 
 
-async def test_the_report_button_explains_how_to_report(answerer: Answerer) -> None:
+async def test_the_report_button_opens_the_form_prefilled_for_the_writer_only(
+    answerer: Answerer, ops: Operations
+) -> None:
     reply = await answerer.answer(incoming(DISCLOSURE))
     outcome = await answerer.click(click(Action.REPORT_CONCERN, str(reply.question_id)))
-    assert outcome.reply is not None
-    assert outcome.reply.text == wording.report_how()
-    assert outcome.reply.ephemeral
+    assert outcome.reply is None
     assert outcome.deliveries == ()
+    assert outcome.form == FormRequest("concern", prefill=DISCLOSURE)
+    # The text was never stored: only the memory cache could fill the form in.
+    stored = ops.question(reply.question_id or 0)
+    assert stored is not None and stored.text == WITHHELD
+    # Someone else pressing the same button gets an empty form, not the message.
+    other = await answerer.click(
+        click(Action.REPORT_CONCERN, str(reply.question_id), user="U0SOMEONE")
+    )
+    assert other.form == FormRequest("concern", prefill="")
 
 
 # --- passing a question on --------------------------------------------------------------

@@ -25,6 +25,7 @@ from click.testing import CliRunner, Result
 from bot import doctor
 from bot.cli import cli
 from bot.config import ConfigError, load
+from bot.crypto import generate_key
 from bot.doctor import Check, Report, api_base, diagnose
 from bot.storage import Operations
 from knowledge.store import KnowledgeBase
@@ -57,9 +58,11 @@ transport = "http"
 [schools.st-annes]
 policy_contact_slack = "U0CONTACT1"
 """
-GOOD_ENV = {TOKEN_ENV: BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+KEY_ENV = {"GUIDEBOT_SECRET_KEY": generate_key()}
+"""The key that seals safeguarding reports: every healthy setup has one."""
+GOOD_ENV = {TOKEN_ENV: BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, **KEY_ENV}
 SOCKET = GOOD.replace('transport = "http"', 'transport = "socket"')
-SOCKET_ENV = {TOKEN_ENV: BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+SOCKET_ENV = {TOKEN_ENV: BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, **KEY_ENV}
 SECOND = """
 [[slack.workspace]]
 team_id = "T0456DEF"
@@ -88,7 +91,7 @@ app_type = "MultiTenant"
 """
 TEAMS_SECTION = TEAMS_TOP + TENANT
 TEAMS_ONLY = GOOD.split("[slack]")[0] + TEAMS_SECTION
-TEAMS_ENV = {"MICROSOFT_APP_PASSWORD": TEAMS_PASSWORD}
+TEAMS_ENV = {"MICROSOFT_APP_PASSWORD": TEAMS_PASSWORD, **KEY_ENV}
 BOTH = GOOD + TEAMS_SECTION
 BOTH_ENV = {**GOOD_ENV, **TEAMS_ENV}
 
@@ -137,10 +140,15 @@ def _unmigrated(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Setup:
-    """One installation: the settings file, the environment and the database."""
+    """One installation: the settings file, the environment and the database.
+    Every environment has the report-sealing key unless a case takes it away."""
 
     text: str = GOOD
     env: dict[str, str] = field(default_factory=lambda: dict(GOOD_ENV))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "env", {**KEY_ENV, **self.env})
+
     config: str = "file"  # "file", "missing", "folder", "latin-1"
     database: str = "samples"  # "samples", "missing", "not-sqlite", "empty", "folder"
     change_db: Callable[[Path], None] | None = None
@@ -544,14 +552,15 @@ def test_a_good_setup_is_all_ok_and_exit_0(tmp_path: Path, pristine_sample_db: P
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert len(lines) == 5, lines
-    assert lines[:3] == [
+    assert len(lines) == 6, lines
+    assert lines[:4] == [
         f"ok   config {config}",
         f"ok   {TOKEN_ENV} set (the bot token for slack.workspace[1])",
         "ok   SLACK_SIGNING_SECRET set (needed for transport http)",
+        "ok   GUIDEBOT_SECRET_KEY set (encrypts safeguarding reports)",
     ]
-    assert lines[3].startswith(f"ok   database {tmp_path / 'guidebot.db'} (5 schools)")
-    assert lines[4] == "ok   school st-annes St Anne's CE Primary School (1 policy)"
+    assert lines[4].startswith(f"ok   database {tmp_path / 'guidebot.db'} (5 schools)")
+    assert lines[5] == "ok   school st-annes St Anne's CE Primary School (1 policy)"
     for secret in SECRETS:
         assert secret not in result.output
     assert dump(tmp_path / "guidebot.db") == before  # looked at, not changed
@@ -566,13 +575,14 @@ def test_a_good_teams_only_setup_is_all_ok_and_exit_0(
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[:3] == [
+    assert lines[:4] == [
         f"ok   config {config}",
+        "ok   GUIDEBOT_SECRET_KEY set (encrypts safeguarding reports)",
         f"ok   teams.app_id {APP_ID} (MultiTenant)",
         "ok   MICROSOFT_APP_PASSWORD set (the Teams bot's client secret, for teams.app_id)",
     ]
-    assert lines[3].startswith(f"ok   database {tmp_path / 'guidebot.db'} (5 schools)")
-    assert lines[4:] == [
+    assert lines[4].startswith(f"ok   database {tmp_path / 'guidebot.db'} (5 schools)")
+    assert lines[5:] == [
         "ok   school st-annes St Anne's CE Primary School (1 policy)",
         "ok   school kaleidoscope Kaleidoscope Multi-Academy Trust (1 policy)",
     ]
@@ -596,9 +606,10 @@ def test_slack_and_teams_together_are_each_checked(
     result = run("doctor", "--config", str(config), env=BOTH_ENV)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[1:5] == [
+    assert lines[1:6] == [
         f"ok   {TOKEN_ENV} set (the bot token for slack.workspace[1])",
         "ok   SLACK_SIGNING_SECRET set (needed for transport http)",
+        "ok   GUIDEBOT_SECRET_KEY set (encrypts safeguarding reports)",
         f"ok   teams.app_id {APP_ID} (MultiTenant)",
         "ok   MICROSOFT_APP_PASSWORD set (the Teams bot's client secret, for teams.app_id)",
     ]
@@ -1141,3 +1152,20 @@ def _no_stray_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith(ENV_PREFIXES):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", "FAIL GUIDEBOT_SECRET_KEY: missing"),
+        ("not-a-key", "FAIL GUIDEBOT_SECRET_KEY: set, but it is not a key made by"),
+    ],
+)
+def test_the_report_sealing_key_is_checked_and_never_shown(
+    tmp_path: Path, pristine_sample_db: Path, value: str, expected: str
+) -> None:
+    config = Setup().build(tmp_path, pristine_sample_db)
+    result = run("doctor", "--config", str(config), env={**GOOD_ENV, "GUIDEBOT_SECRET_KEY": value})
+    assert result.exit_code == 2
+    assert any(line.startswith(expected) for line in result.stdout.splitlines()), result.stdout
+    assert KEY_ENV["GUIDEBOT_SECRET_KEY"] not in result.output

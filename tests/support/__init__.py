@@ -25,6 +25,7 @@ from aiohttp import web
 from adapters.server import KB_KEY, SLACK_KEY, build_app
 from adapters.slack.app import SlackBot, make_web_client
 from bot.config import SchoolSettings, Secret, Settings, SlackSettings, SlackWorkspace
+from bot.crypto import SecretBox
 from bot.storage import Operations
 from knowledge.store import KnowledgeBase
 from tests.support.signing import signed_headers
@@ -41,7 +42,14 @@ CHANNEL = "C0STAFFROOM"
 CONTACT = "U0CONTACT"
 """The st-annes policy contact on Slack, who gets questions passed on."""
 
+TEST_KEY = bytes(range(32))
+"""The installation key test servers seal with (GUIDEBOT_SECRET_KEY's bytes)."""
+
 _ids = itertools.count(1)
+
+
+def sealing_box() -> SecretBox:
+    return SecretBox(TEST_KEY)
 
 
 def settings_for(
@@ -77,9 +85,13 @@ class Guidebot:
         clock: Callable[[], float] | None = None,
         api_timeout: float = 5.0,
         retry_interval: float = 0.05,
+        **build: Any,
     ) -> None:
+        """``build``: more of ``build_app``'s keyword arguments (the outbox's);
+        ``secret_box`` defaults to ``sealing_box()``."""
         api_url = settings.slack.api_url if settings.slack else None
         self.settings = settings
+        build.setdefault("secret_box", sealing_box())
         self.app = build_app(
             settings,
             settings.database,
@@ -87,6 +99,7 @@ class Guidebot:
                 api_url, timeout=api_timeout, retry_interval=retry_interval
             ),
             clock=clock,
+            **build,
         )
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None

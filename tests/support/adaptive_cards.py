@@ -64,6 +64,8 @@ COMMON = {
 """Properties every element may have: None for any value, a tuple for an
 enumeration, a type for a value of that type."""
 
+INPUT_COMMON = {"label": str, "isRequired": bool, "errorMessage": str}
+
 ELEMENTS: dict[str, dict[str, Any]] = {
     "TextBlock": {
         "text": str,
@@ -119,6 +121,34 @@ ELEMENTS: dict[str, dict[str, Any]] = {
         "selectAction": dict,
     },
     "ActionSet": {"actions": list},
+    # Inputs, for the concern forms (Adaptive Cards 1.5).
+    "Input.Text": {
+        **INPUT_COMMON,
+        "isMultiline": bool,
+        "maxLength": int,
+        "placeholder": str,
+        "regex": str,
+        "style": ("text", "tel", "url", "email", "password"),
+        "inlineAction": dict,
+        "value": str,
+    },
+    "Input.ChoiceSet": {
+        **INPUT_COMMON,
+        "choices": list,
+        "isMultiSelect": bool,
+        "style": ("compact", "expanded", "filtered"),
+        "value": str,
+        "placeholder": str,
+        "wrap": bool,
+    },
+    "Input.Toggle": {
+        **INPUT_COMMON,
+        "title": str,
+        "value": str,
+        "valueOff": str,
+        "valueOn": str,
+        "wrap": bool,
+    },
 }
 REQUIRED = {
     "TextBlock": ("text",),
@@ -127,6 +157,9 @@ REQUIRED = {
     "FactSet": ("facts",),
     "Image": ("url",),
     "ActionSet": ("actions",),
+    "Input.Text": ("id",),
+    "Input.ChoiceSet": ("id", "choices"),
+    "Input.Toggle": ("id", "title"),
 }
 BODY_TYPES = frozenset(ELEMENTS) - {"Column"}
 """What may stand in a body or a container's items: a Column only in a ColumnSet,

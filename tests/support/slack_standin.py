@@ -4,10 +4,27 @@ Point the real ``AsyncWebClient`` at ``standin.api_url``
 (``http://127.0.0.1:<port>/api/``). Every call is recorded (method, parsed
 params or JSON, headers, arrival time and what was answered) and answered the
 way Slack answers: ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
-``views.publish``, ``users.info`` and ``apps.connections.open``; any other
+``views.publish``, ``views.open``, ``views.update``, ``users.info`` and
+``apps.connections.open``; any other
 method gets ``unknown_method``. A method can be made to misbehave a given
 number of times: 429 with ``Retry-After``, a 5xx, an ``ok: false`` error, or a
 hang (no answer for a while; released at once when the stand-in closes).
+
+Direct messages, for the outbox: ``conversations.open`` gives a DM channel
+(``D`` + the user id), every ``chat.postMessage`` that succeeds is kept in its
+channel with its message metadata (``posted``, ``posted_keys``), and
+``conversations.history`` returns them newest first (metadata only with
+``include_all_metadata``), 50 a page by default, with a cursor.
+
+Whole-platform trouble, for outage tests: ``outage(500)`` / ``outage(429,
+retry_after=30)`` / ``outage(None)`` (a hang: no answer until ``recover``, then a
+503) makes every Web API call fail until ``recover()``; with ``accept=True`` a
+``chat.postMessage`` is carried out before the failure is answered, as when
+Slack posts a message and the answer is lost. ``chaos(rate, seed=...)`` fails
+a random share of calls in random ways (429, 500, a hang past the client's
+timeout, each with or without the message having been posted), for the
+benchmark. ``hold_posts(accept=...)`` holds only ``chat.postMessage`` until
+``release_posts()``.
 
 For Socket Mode, ``apps.connections.open`` returns a ``ws://`` URL served here;
 ``push`` sends an envelope down the websocket and ``wait_ack`` waits for the
@@ -23,6 +40,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,6 +125,13 @@ class SlackStandIn:
         self._closing = asyncio.Event()
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        """Channel id -> the messages posted there (oldest first), metadata included."""
+        self._trouble: _Trouble | None = None
+        self._chaos: _Chaos | None = None
+        self._recovered = asyncio.Event()
+        self._held_posts: _Trouble | None = None
+        self._posts_released = asyncio.Event()
         self.port = 0
 
     # lifecycle ---------------------------------------------------------------------
@@ -178,6 +203,14 @@ class SlackStandIn:
         """Calls to ``method`` that were answered ``ok: true``."""
         return [c for c in self.calls_to(method) if c.ok]
 
+    def views(self, method: str = "views.open") -> list[dict[str, Any]]:
+        """The views opened (or updated) so far, in order."""
+        found: list[dict[str, Any]] = []
+        for call in self.calls_to(method):
+            view = call.params.get("view")
+            found.append(json.loads(view) if isinstance(view, str) else dict(view or {}))
+        return found
+
     def in_flight(self, method: str) -> list[Call]:
         return [c for c in self.calls_to(method) if c.status is None]
 
@@ -215,6 +248,9 @@ class SlackStandIn:
         call = Call(method, await self._params(request), dict(request.headers), time.monotonic())
         self.calls.append(call)
         await self._notify()
+        trouble = await self._platform_trouble(call)
+        if trouble is not None:
+            return trouble
         fault = self._methods.get(method, _Method()).next_fault()
         if fault is not None and fault.kind == "hang":
             with contextlib.suppress(TimeoutError):
@@ -260,12 +296,21 @@ class SlackStandIn:
                     "is_enterprise_install": False,
                 }
             case "chat.postMessage":
+                channel = self._dm_channel(params.get("channel"))
+                self._keep(channel, ts, params)
                 return {
                     "ok": True,
-                    "channel": params.get("channel"),
+                    "channel": channel,
                     "ts": ts,
                     "message": {"type": "message", "text": params.get("text"), "ts": ts},
                 }
+            case "conversations.open":
+                users = str(params.get("users") or "")
+                if not users or "," in users:
+                    return {"ok": False, "error": "users_not_found"}
+                return {"ok": True, "channel": {"id": self._dm_channel(users)}}
+            case "conversations.history":
+                return self._history(params)
             case "chat.postEphemeral":
                 return {"ok": True, "message_ts": ts}
             case "views.publish":
@@ -273,6 +318,14 @@ class SlackStandIn:
                 if isinstance(view, str):
                     view = json.loads(view)
                 return {"ok": True, "view": {"id": "VSTANDIN", **view}}
+            case "views.open" | "views.update":
+                # views.open needs the trigger of a click, command or submission.
+                if call.method == "views.open" and not params.get("trigger_id"):
+                    return {"ok": False, "error": "invalid_arguments"}
+                view = params.get("view") or {}
+                if isinstance(view, str):
+                    view = json.loads(view)
+                return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **view}}
             case "users.info":
                 user = params.get("user", "U0")
                 return {
@@ -326,3 +379,185 @@ class SlackStandIn:
 
         await self.wait_for(acked, timeout)
         return next(a for a in self.acks if a.get("envelope_id") == envelope_id)
+
+    # direct messages and their history (for the outbox) ------------------------------------
+
+    @staticmethod
+    def _dm_channel(channel: object) -> str:
+        """A user id posts to (or opens) the bot's DM with them: ``D`` + the id."""
+        text = str(channel or "")
+        return "D" + text if text[:1] in ("U", "W") else text
+
+    def _keep(self, channel: str, ts: str, params: dict[str, Any]) -> None:
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        blocks = params.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        message: dict[str, Any] = {
+            "type": "message",
+            "ts": ts,
+            "text": params.get("text"),
+            "bot_id": self.bot_id,
+            "user": self.bot_user_id,
+            "blocks": blocks,
+            "metadata": metadata,
+        }
+        self.messages.setdefault(channel, []).append(message)
+
+    def posted(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Every message posted (in any channel), or those carrying outbox ``key``."""
+        found = [m for messages in self.messages.values() for m in messages]
+        if key is None:
+            return found
+        return [m for m in found if _outbox_key(m) == key]
+
+    def posted_keys(self) -> dict[str, int]:
+        """How many times each outbox key was posted."""
+        counted: dict[str, int] = {}
+        for message in self.posted():
+            key = _outbox_key(message)
+            if key is not None:
+                counted[key] = counted.get(key, 0) + 1
+        return counted
+
+    def _history(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel") or "")
+        if channel not in self.messages and not channel.startswith("D"):
+            return {"ok": False, "error": "channel_not_found"}
+        newest_first = list(reversed(self.messages.get(channel, [])))
+        limit = max(1, min(int(params.get("limit") or 100), 999))
+        start = int(params.get("cursor") or 0)
+        page = newest_first[start : start + limit]
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        shown = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in page
+        ]
+        more = start + limit < len(newest_first)
+        return {
+            "ok": True,
+            "messages": shown,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    # whole-platform trouble -----------------------------------------------------------------
+
+    def outage(
+        self, status: int | None = 500, *, retry_after: int | None = None, accept: bool = False
+    ) -> None:
+        """Every Web API call fails from now until ``recover()``: answered ``status``
+        (429 with ``Retry-After: retry_after``), or with None held unanswered until
+        ``recover()`` and then answered 503. ``accept``: a chat.postMessage is
+        carried out first, so the message is there although the call failed."""
+        self._recovered.clear()
+        self._trouble = _Trouble(status, retry_after, accept)
+
+    def recover(self) -> None:
+        """End an outage or chaos; held calls are answered (503) at once."""
+        self._trouble = None
+        self._chaos = None
+        self._recovered.set()
+
+    def chaos(
+        self,
+        rate: float,
+        *,
+        seed: int = 0,
+        hang: float = 1.0,
+        methods: tuple[str, ...] | None = None,
+    ) -> None:
+        """Fail a share ``rate`` of calls (of ``methods``, default all), each at
+        random: 429 (Retry-After 1), 500, or a hang of ``hang`` seconds then 504;
+        a failed chat.postMessage is carried out first half of the time."""
+        self._recovered.clear()
+        self._chaos = _Chaos(rate, random.Random(seed), hang, methods)
+
+    def hold_posts(self, *, accept: bool = False) -> None:
+        """Hold every chat.postMessage unanswered until ``release_posts()`` (or
+        close), then answer 503; ``accept``: the message is posted on arrival."""
+        self._posts_released.clear()
+        self._held_posts = _Trouble(None, None, accept)
+
+    def release_posts(self) -> None:
+        self._held_posts = None
+        self._posts_released.set()
+
+    async def _platform_trouble(self, call: Call) -> web.Response | None:
+        trouble = self._trouble
+        if call.method == "chat.postMessage" and self._held_posts is not None:
+            trouble = self._held_posts
+            released = self._posts_released
+        else:
+            released = self._recovered
+        chaos = self._chaos
+        if trouble is None and chaos is not None and chaos.applies(call.method):
+            trouble = chaos.pick()
+        if trouble is None:
+            return None
+        if trouble.accept and call.method == "chat.postMessage":
+            team = (self.tokens or {}).get(call.token or "", "T0STANDIN")
+            self._ok(call, team)  # carried out: the message is in the channel
+        status = trouble.status
+        if trouble.hang is not None:  # no answer within the client's timeout, then 504
+            await _first_set((released, self._closing), trouble.hang)
+            status = 504
+        elif status is None:  # no answer until released
+            await _first_set((released, self._closing), None)
+            status = 503
+        headers = {"Retry-After": str(trouble.retry_after)} if trouble.retry_after else {}
+        error = "ratelimited" if status == 429 else "internal_error"
+        call.status, call.ok, call.answered_at = status, False, time.monotonic()
+        await self._notify()
+        return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
+
+
+@dataclass
+class _Trouble:
+    status: int | None
+    """The status answered; None: held until released, then 503."""
+    retry_after: int | None
+    accept: bool
+    """chat.postMessage is carried out before the failure is answered."""
+    hang: float | None = None
+    """Seconds to hold before answering 504 (chaos's timeouts)."""
+
+
+@dataclass
+class _Chaos:
+    rate: float
+    rng: random.Random
+    hang: float
+    methods: tuple[str, ...] | None
+
+    def applies(self, method: str) -> bool:
+        return (self.methods is None or method in self.methods) and self.rng.random() < self.rate
+
+    def pick(self) -> _Trouble:
+        kind = self.rng.choice(("429", "500", "hang"))
+        accept = kind != "429" and self.rng.random() < 0.5
+        if kind == "429":
+            return _Trouble(429, 1, False)
+        if kind == "500":
+            return _Trouble(500, None, accept)
+        return _Trouble(504, None, accept, hang=self.hang)
+
+
+async def _first_set(events: tuple[asyncio.Event, ...], timeout: float | None) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
+def _outbox_key(message: dict[str, Any]) -> str | None:
+    metadata = message.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("event_type") != "guidebot_outbox":
+        return None
+    payload = metadata.get("event_payload")
+    key = payload.get("key") if isinstance(payload, dict) else None
+    return key if isinstance(key, str) else None

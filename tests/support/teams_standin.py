@@ -9,7 +9,9 @@
   every call: path, conversation and activity ids, JSON body, ``Authorization``
   header, arrival time and the status answered. ``fail(status, times=N)``
   makes the next N activity posts answer that status (429 with
-  ``Retry-After``, 412, 502, 504, 403, 500...).
+  ``Retry-After``, 412, 502, 504, 403, 500...). ``outage(status)`` fails every
+  activity post until ``recover()``; ``outage(None)`` holds them unanswered
+  until then and answers them 504, undelivered.
 - ``GET /.well-known/openidconfiguration`` (issuer ``https://api.botframework.com``,
   ``jwks_uri`` pointing at ``/keys``) and ``GET /keys``: the JWKS with the test
   session's RSA key, endorsed for ``msteams`` as the Bot Framework's keys are.
@@ -43,6 +45,7 @@ from adapters.server import KB_KEY, TEAMS_KEY, build_app
 from adapters.teams.app import TeamsBot
 from adapters.teams.delivery import DeliveryPolicy
 from bot.config import SchoolSettings, Settings, TeamsSettings, TeamsTenant
+from bot.crypto import SecretBox
 from bot.storage import Operations
 from knowledge.store import KnowledgeBase
 from tests.support.bot_tokens import (
@@ -120,6 +123,9 @@ class TeamsStandIn:
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._outage: _Fault | None = None
+        self._dropping = False
+        self._recovered = asyncio.Event()
         self.port = 0
 
     async def start(self) -> TeamsStandIn:
@@ -176,6 +182,38 @@ class TeamsStandIn:
     def release(self) -> None:
         self._released.set()
 
+    def outage(self, status: int | None = 502, *, retry_after: str | None = None) -> None:
+        """Every activity post fails from now until ``recover()``: answered
+        ``status``, or (None) held unanswered and then answered 504, undelivered."""
+        self._recovered.clear()
+        self._dropping = status is None
+        self._outage = None if status is None else _Fault(status, 1, retry_after)
+
+    def recover(self) -> None:
+        self._outage = None
+        self._dropping = False
+        self._recovered.set()
+
+    async def _outage_answer(self, call: Call) -> web.Response | None:
+        if self._dropping:
+            waiter = asyncio.ensure_future(self._recovered.wait())
+            try:
+                await asyncio.wait([waiter], timeout=10)
+            finally:
+                waiter.cancel()
+            call.status = 504
+        elif self._outage is not None:
+            call.status = self._outage.status
+        else:
+            return None
+        retry_after = self._outage.retry_after if self._outage is not None else None
+        await self._notify()
+        return web.json_response(
+            {"error": {"code": "Standin", "message": f"HTTP {call.status}"}},
+            status=call.status,
+            headers={"Retry-After": retry_after} if retry_after else {},
+        )
+
     def _next_fault(self) -> _Fault | None:
         while self._faults:
             fault = self._faults[0]
@@ -227,6 +265,9 @@ class TeamsStandIn:
         kind = "reply" if "activity" in request.match_info else "send"
         call = await self._record(request, kind)
         await self._notify()
+        down = await self._outage_answer(call)
+        if down is not None:
+            return down
         async with asyncio.timeout(10):
             await self._released.wait()
         fault = self._next_fault()
@@ -326,6 +367,7 @@ class TeamsGuidebot:
         credentials: FixedTokenCredentialFactory | None = None,
         delivery: DeliveryPolicy | None = None,
         clock: Callable[[], float] | None = None,
+        secret_box: SecretBox | None = None,
     ) -> None:
         self.settings = settings
         self.sleeps = RecordedSleeps()
@@ -341,6 +383,7 @@ class TeamsGuidebot:
             teams_credentials=self.credentials,
             teams_delivery=self.delivery,
             clock=clock,
+            secret_box=secret_box or SecretBox(bytes(range(32))),
         )
         self.minter = TokenMinter(app_id=app_id or APP_ID)
         self._runner: web.AppRunner | None = None

@@ -239,14 +239,16 @@ async def test_a_pass_on_that_cannot_be_delivered_is_not_reported_as_done(
     assert "I have passed your question" in slack.delivered("chat.postEphemeral")[-1].params["text"]
 
 
-async def test_report_concern_gets_the_dsl_notice(guidebot: Guidebot, slack: SlackStandIn) -> None:
+async def test_report_concern_from_app_home_opens_the_concern_form(
+    guidebot: Guidebot, slack: SlackStandIn
+) -> None:
     await guidebot.send_form(
         action_form(block_actions(Action.REPORT_CONCERN.value, "home", channel=None))
     )
     await guidebot.idle()
-    [notice] = slack.delivered("chat.postMessage")  # from App Home: to their DM
-    assert notice.params["channel"] == STAFF
-    assert "Designated Safeguarding Lead" in notice.params["text"]
+    [view] = slack.views("views.open")  # the form, in a modal, not a message
+    assert view["type"] == "modal"
+    assert slack.delivered("chat.postMessage") == []
 
 
 async def test_ask_a_question_from_app_home_sends_a_prompt(

@@ -122,7 +122,13 @@ async def test_healthz_reports_socket_mode_and_there_is_no_http_endpoint(
     status, health = await guidebot.get("/healthz")
     assert (status, health) == (
         200,
-        {"status": "ok", "database": "ok", "slack": "socket", "teams": "off"},
+        {
+            "status": "ok",
+            "database": "ok",
+            "slack": "socket",
+            "teams": "off",
+            "outbox": {"pending": 0, "dead": 0},
+        },
     )
     status, _ = await guidebot.post("{}", {"Content-Type": "application/json"})
     assert status in (404, 405)

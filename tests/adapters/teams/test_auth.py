@@ -283,7 +283,13 @@ async def test_insecure_local_on_loopback_answers_unauthenticated_and_says_so_lo
         assert "local testing only" in warning.getMessage()
         assert await server.get("/healthz") == (
             200,
-            {"status": "ok", "database": "ok", "slack": "off", "teams": "insecure"},
+            {
+                "status": "ok",
+                "database": "ok",
+                "slack": "off",
+                "teams": "insecure",
+                "outbox": {"pending": 0, "dead": 0},
+            },
         )
         activity = personal_message(FRIEND_REQUEST, standin.service_url)
         status, _ = await server.send(activity, signed=False)

@@ -914,7 +914,7 @@ def _change(path: str, value: Any) -> dict[str, Any]:
         ("actions.0.title", "", "actions[0].title: is empty"),
         ("actions.0.data", "feedback_helpful", "actions[0].data: 'feedback_helpful' is not a dict"),
         ("actions.0.style", "primary", "actions[0].style: 'primary' is not one of default"),
-        ("actions.1.card.body.0.type", "Input.Text", "actions[1].card.body[0].type"),
+        ("actions.1.card.body.0.type", "Input.Rating", "actions[1].card.body[0].type"),
         ("actions.2.type", "Action.Http", "actions[2].type: 'Action.Http' is not an action"),
         ("msteams.width", "wide", "msteams.width: 'wide' is not one of Full"),
         ("msteams.entities.0.text", "<at>Nobody</at>", "does not appear in any TextBlock"),
