@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -637,3 +638,57 @@ def test_an_alert_names_who_reported_it(reporter: str, line: str) -> None:
     rendered = json.dumps(convert.render(reply)["blocks"])
     assert line in rendered
     assert "<!channel>" not in rendered
+
+
+# --- escalation, through the server's own sweep -------------------------------------------------
+
+
+async def test_an_unacknowledged_report_escalates_to_the_deputy_then_the_head(
+    slack: SlackStandIn, sample_db_copy: Path
+) -> None:
+    """The server's sweep loop runs often; only the (fake) clock decides when a
+    report is overdue. Nobody acknowledges, so after 30 minutes the deputy is
+    alerted, after the second limit the headteacher, each exactly once."""
+    moment = [time.time()]
+    settings = with_safeguarding(settings_for(sample_db_copy, slack.api_url), SAFEGUARDING)
+    guidebot = Guidebot(settings, clock=lambda: moment[0], sweep_interval=0.02)
+    concerns = attach_concerns(guidebot.app, settings)
+    async with guidebot:
+        server = Server(guidebot, concerns, slack, sample_db_copy)
+        ref, _ = await report(server)
+        await delivered(slack, f"concern:{ref}:alert:slack:{DSL}")
+        assert concerns.escalate_due() == 0  # not yet: the limit has not passed
+
+        to_deputy = f"concern:{ref}:escalation:1:slack:{DEPUTY}"
+        moment[0] += 31 * 60
+        deputy = await delivered(slack, to_deputy)
+        assert ref in deputy["text"]
+        assert dm_channel_of(slack, to_deputy) == f"D{DEPUTY}"
+        assert_no_secret_words(json.dumps(deputy), "the deputy's alert")
+        assert slack.posted(f"concern:{ref}:escalation:2:slack:{HEAD}") == []
+
+        to_head = f"concern:{ref}:escalation:2:slack:{HEAD}"
+        moment[0] += 31 * 60
+        await delivered(slack, to_head)
+        assert concerns.escalate_due() == 0  # every step is taken once, however often it runs
+        counts = slack.posted_keys()
+        assert (counts[to_deputy], counts[to_head]) == (1, 1)
+        escalations = [e for e in concerns.audit_trail(ref) if e.action == "escalated"]
+        assert len(escalations) == 2
+        assert concerns.may_handle(ref, Person("slack", DEPUTY))  # the deputy may now act on it
+
+
+async def test_an_acknowledged_report_does_not_escalate(
+    slack: SlackStandIn, sample_db_copy: Path
+) -> None:
+    moment = [time.time()]
+    settings = with_safeguarding(settings_for(sample_db_copy, slack.api_url), SAFEGUARDING)
+    guidebot = Guidebot(settings, clock=lambda: moment[0], sweep_interval=0.02)
+    concerns = attach_concerns(guidebot.app, settings)
+    async with guidebot:
+        server = Server(guidebot, concerns, slack, sample_db_copy)
+        ref, _ = await report(server)
+        await click(server, Action.CONCERN_ACKNOWLEDGE, ref, user=DSL, channel=DSL_DM)
+        moment[0] += 3 * 60 * 60
+        assert concerns.escalate_due() == 0
+        assert not [k for k in slack.posted_keys() if ":escalation:" in k]
