@@ -368,7 +368,9 @@ class TeamsGuidebot:
         delivery: DeliveryPolicy | None = None,
         clock: Callable[[], float] | None = None,
         secret_box: SecretBox | None = None,
+        **build: Any,
     ) -> None:
+        """``build``: more of ``build_app``'s keyword arguments (e.g. ``sweep_interval``)."""
         self.settings = settings
         self.sleeps = RecordedSleeps()
         app_id = settings.teams.app_id if settings.teams else None
@@ -384,6 +386,7 @@ class TeamsGuidebot:
             teams_delivery=self.delivery,
             clock=clock,
             secret_box=secret_box or SecretBox(bytes(range(32))),
+            **build,
         )
         self.minter = TokenMinter(app_id=app_id or APP_ID)
         self._runner: web.AppRunner | None = None

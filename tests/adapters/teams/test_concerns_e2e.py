@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -465,3 +466,46 @@ def test_an_alert_card_names_who_reported_it(reporter: str, line: str) -> None:
     )
     assert_teams_card(card)
     assert line in shown(card)
+
+
+# --- escalation, through the server's own sweep -------------------------------------------------
+
+DEPUTY_ID = "29:1deputy"
+DEPUTY_CHAT = "a:1deputy-personal"
+
+
+async def test_an_unacknowledged_report_escalates_to_the_deputy_in_teams(
+    standin: TeamsStandIn, sample_db_copy: Path
+) -> None:
+    """Only the (fake) clock decides when a report is overdue; the server's sweep
+    loop then alerts the deputy in their 1:1 chat, once."""
+    moment = [time.time()]
+    settings = with_safeguarding(teams_settings(sample_db_copy, standin), SAFEGUARDING)
+    guidebot = TeamsGuidebot(settings, clock=lambda: moment[0], sweep_interval=0.02)
+    concerns = attach_concerns(guidebot.app, settings)
+    async with guidebot:
+        server = Server(guidebot, concerns, standin, sample_db_copy)
+        await send(server, personal_message("hello", standin.service_url))
+        for aad, ident, chat in ((DSL_AAD, DSL_ID, DSL_CHAT), (DEPUTY_AAD, DEPUTY_ID, DEPUTY_CHAT)):
+            await send(
+                server,
+                personal_message(
+                    "hello", standin.service_url, user_aad=aad, user_id=ident, conversation=chat
+                ),
+            )
+        ref, _ = await report(server)
+        await alert_to(server, DSL_CHAT, ref)
+        assert concerns.escalate_due() == 0  # not yet
+
+        moment[0] += 31 * 60
+        alert = await alert_to(server, DEPUTY_CHAT, ref)
+        assert_teams_card(alert)
+        assert_no_secret_words(json.dumps(alert), "the deputy's alert")
+        assert concerns.escalate_due() == 0  # the step is taken once
+        to_deputy = [
+            c
+            for c in standin.delivered()
+            if c.conversation_id == DEPUTY_CHAT and ref in c.card_text
+        ]
+        assert len(to_deputy) == 1
+        assert concerns.may_handle(ref, Person("teams", DEPUTY_AAD))
