@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from adapters.textfit import split_to_fit
 from bot import wording
 from bot.messages import Action, Button, Click, Incoming, Kind, Platform, Quote, Reply
 from bot.storage import StoredQuestion
@@ -153,49 +154,6 @@ def _quoted_len(text: str) -> int:
     return len(escape(text)) + 2 * text.count("\n")
 
 
-def _split(text: str, limit: int, cost: Callable[[str], int], overhead: int = 0) -> list[str]:
-    """Cut ``text`` at whitespace into pieces each costing at most ``limit``.
-
-    ``cost`` measures how long a piece will be once shown (escaped, quoted);
-    ``overhead`` is what every piece costs however short. Whitespace at a cut is
-    dropped; every other character is kept, in order. A word too long on its own
-    is cut inside the word.
-    """
-    pieces: list[str] = []
-    words: list[str] = []
-    size = overhead
-    gap = ""
-    for token in _TOKENS.findall(text):
-        if token.isspace():
-            if words:
-                gap += token
-            continue
-        need = cost(gap) + cost(token) if words else cost(token)
-        if size + need <= limit:
-            if words:
-                words.append(gap)
-            words.append(token)
-            size += need
-            gap = ""
-            continue
-        if words:
-            pieces.append("".join(words))
-        words, size, gap = [], overhead, ""
-        while overhead + cost(token) > limit:
-            used, cut = overhead, 0
-            while cut < len(token) and used + cost(token[cut]) <= limit:
-                used += cost(token[cut])
-                cut += 1
-            cut = max(cut, 1)
-            pieces.append(token[:cut])
-            token = token[cut:]
-        if token:
-            words, size = [token], overhead + cost(token)
-    if words:
-        pieces.append("".join(words))
-    return pieces
-
-
 def _clip(
     text: str,
     limit: int,
@@ -206,7 +164,7 @@ def _clip(
     text = text.strip()
     if cost(text) <= limit:
         return show(text)
-    pieces = _split(text, limit - len(ELLIPSIS), cost)
+    pieces = split_to_fit(text, limit - len(ELLIPSIS), cost)
     return show(pieces[0] if pieces else "") + ELLIPSIS
 
 
@@ -381,13 +339,13 @@ def _divider() -> Block:
 
 def _sections(plain: str) -> list[Block]:
     """Plain text as escaped sections, split at words to fit."""
-    return [_section(escape(p)) for p in _split(plain, MAX_SECTION_TEXT, _escaped_len)]
+    return [_section(escape(p)) for p in split_to_fit(plain, MAX_SECTION_TEXT, _escaped_len)]
 
 
 def _quote_sections(text: str) -> list[Block]:
     """A clause as blockquote sections, split at words rather than truncated."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    pieces = _split(text, MAX_SECTION_TEXT, _quoted_len, overhead=2) or [""]
+    pieces = split_to_fit(text, MAX_SECTION_TEXT, _quoted_len, overhead=2) or [""]
     return [_section(_blockquote(p)) for p in pieces]
 
 
@@ -514,7 +472,7 @@ def render(reply: Reply) -> dict[str, Any]:
     if reply.quote is not None:
         blocks = _answer_blocks(reply, reply.quote)
     else:
-        plain = _split(_plain(reply.text), MAX_SECTION_TEXT, _escaped_len)
+        plain = split_to_fit(_plain(reply.text), MAX_SECTION_TEXT, _escaped_len)
         body = [_section(escape(piece)) for piece in plain]
         after = [*_asked_by(reply), *_reported_by(reply), *_actions(reply.buttons)]
         blocks = _cap([*body, *after], MAX_BLOCKS)

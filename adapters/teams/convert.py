@@ -39,6 +39,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from adapters.textfit import split_to_fit
 from bot import wording
 from bot.messages import Action, Button, Click, Incoming, Kind, Platform, Quote, Reply
 
@@ -168,45 +169,9 @@ def neutralise(text: str) -> str:
 
 
 def _split(text: str, limit: int, cost: Callable[[str], int] = _cost) -> list[str]:
-    """Cut ``text`` at whitespace into pieces each costing at most ``limit``.
-
-    ``cost`` measures how long a piece will be once shown (escaped). Whitespace at
-    a cut is dropped; every other character is kept, in order. A word too long on
-    its own is cut inside the word.
-    """
-    pieces: list[str] = []
-    words: list[str] = []
-    size = 0
-    gap = ""
-    for token in _TOKENS.findall(text):
-        if token.isspace():
-            if words:
-                gap += token
-            continue
-        need = cost(gap) + cost(token) if words else cost(token)
-        if size + need <= limit:
-            if words:
-                words.append(gap)
-            words.append(token)
-            size += need
-            gap = ""
-            continue
-        if words:
-            pieces.append("".join(words))
-        words, size, gap = [], 0, ""
-        while cost(token) > limit:
-            used, cut = 0, 0
-            while cut < len(token) and used + cost(token[cut]) <= limit:
-                used += cost(token[cut])
-                cut += 1
-            cut = max(cut, 1)
-            pieces.append(token[:cut])
-            token = token[cut:]
-        if token:
-            words, size = [token], cost(token)
-    if words:
-        pieces.append("".join(words))
-    return pieces
+    """Cut ``text`` at whitespace into pieces each costing at most ``limit``
+    (measured as escaped for a TextBlock by default)."""
+    return split_to_fit(text, limit, cost)
 
 
 def _clip(text: str, limit: int, cost: Callable[[str], int] = len) -> str:
