@@ -76,7 +76,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, cast
 
@@ -99,6 +99,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.acks import AcksFirst
 from adapters.slack import concern_views, convert
 from adapters.slack.verify import Clock, Rejected, verify_request
 from bot import wording
@@ -127,10 +128,6 @@ RATE_LIMIT_RETRIES = 2
 SERVER_ERROR_RETRIES = 1
 HANDLER_DEADLINE = 120.0
 """Seconds one event's work may take, rate-limit waits included."""
-ACKS_FIRST_MAX_WAIT = 1.0
-"""Seconds work may be held back while requests are being acknowledged."""
-ACK_QUIET = 0.005
-"""Seconds without an acknowledgement before held-back work takes its turn."""
 STALE_AFTER = timedelta(seconds=150)
 """A claim still ``handling`` after this long belongs to a worker that died.
 Longer than HANDLER_DEADLINE, so a live attempt is never overtaken."""
@@ -290,11 +287,7 @@ class SlackBot:
         self._auth: dict[str, AuthorizeResult] = {}
         self._auth_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._acking = 0
-        self._no_acks = asyncio.Event()
-        self._no_acks.set()
-        self._last_ack = 0.0
-        self._turn_lock = asyncio.Lock()
+        self._acks = AcksFirst()
 
         # Bolt passes arguments by name, read from the signature: a plain function.
         async def authorize(
@@ -351,41 +344,13 @@ class SlackBot:
         with self._acknowledging():
             return await self.app.async_dispatch(bolt_request)
 
-    @contextlib.contextmanager
-    def _acknowledging(self) -> Iterator[None]:
-        """Count requests on their way to an ack (see ``_turn``)."""
-        self._acking += 1
-        self._no_acks.clear()
-        try:
-            yield
-        finally:
-            self._acking -= 1
-            self._last_ack = asyncio.get_running_loop().time()
-            if self._acking == 0:
-                self._no_acks.set()
+    def _acknowledging(self) -> contextlib.AbstractContextManager[None]:
+        """Around a request's way to its acknowledgement (see adapters/acks.py)."""
+        return self._acks.acknowledging()
 
-    @contextlib.asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """Acknowledgements first. Searching and storing run synchronously on the
-        event loop, so they take turns, one at a time, and each turn starts only
-        when no request is on its way to an ack and none has been for
-        ``ACK_QUIET`` (or after ``ACKS_FIRST_MAX_WAIT``, so work is never starved).
-        A burst of requests is acknowledged before the work it brought competes
-        for the loop, and a request arriving later waits for one turn at most."""
-        async with self._turn_lock:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + ACKS_FIRST_MAX_WAIT
-            while (left := deadline - loop.time()) > 0:
-                if self._acking:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(left):
-                            await self._no_acks.wait()
-                    continue
-                quiet = loop.time() - self._last_ack
-                if quiet >= ACK_QUIET:
-                    break
-                await asyncio.sleep(min(ACK_QUIET - quiet, left))
-            yield
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Around synchronous work: acknowledgements first (see adapters/acks.py)."""
+        return self._acks.turn()
 
     # lifecycle -------------------------------------------------------------------
 

@@ -93,7 +93,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -109,6 +109,7 @@ from botbuilder.schema import (  # type: ignore[import-untyped]
     DeliveryModes,
 )
 
+from adapters.acks import AcksFirst
 from adapters.teams import concern_cards, convert
 from adapters.teams.auth import (
     Authenticator,
@@ -149,8 +150,6 @@ HANDLER_DEADLINE = 120.0
 STALE_AFTER = timedelta(seconds=150)
 """A claim still ``handling`` after this long belongs to a worker that died.
 Longer than HANDLER_DEADLINE, so a live attempt is never overtaken."""
-ACKS_FIRST_MAX_WAIT = 1.0
-ACK_QUIET = 0.005
 WELCOME_WINDOW = 600.0
 """Seconds within which a conversation is welcomed only once (one install
 brings both a conversationUpdate and an installationUpdate)."""
@@ -271,11 +270,7 @@ class TeamsBot:
         self.handler = GuidebotHandler(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._welcomed: dict[str, float] = {}
-        self._acking = 0
-        self._no_acks = asyncio.Event()
-        self._no_acks.set()
-        self._last_ack = 0.0
-        self._turn_lock = asyncio.Lock()
+        self._acks = AcksFirst()
 
     @property
     def app_id(self) -> str | None:
@@ -426,39 +421,13 @@ class TeamsBot:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    @contextlib.contextmanager
-    def _acknowledging(self) -> Iterator[None]:
-        """Count requests on their way to an ack (see ``_turn``)."""
-        self._acking += 1
-        self._no_acks.clear()
-        try:
-            yield
-        finally:
-            self._acking -= 1
-            self._last_ack = asyncio.get_running_loop().time()
-            if self._acking == 0:
-                self._no_acks.set()
+    def _acknowledging(self) -> contextlib.AbstractContextManager[None]:
+        """Around a request's way to its acknowledgement (see adapters/acks.py)."""
+        return self._acks.acknowledging()
 
-    @contextlib.asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """Acknowledgements first: searching and storing run synchronously on the
-        event loop, so they take turns, and each starts only when no request is on
-        its way to an ack and none has been for ``ACK_QUIET`` (or after
-        ``ACKS_FIRST_MAX_WAIT``, so work is never starved). As in the Slack app."""
-        async with self._turn_lock:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + ACKS_FIRST_MAX_WAIT
-            while (left := deadline - loop.time()) > 0:
-                if self._acking:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(left):
-                            await self._no_acks.wait()
-                    continue
-                quiet = loop.time() - self._last_ack
-                if quiet >= ACK_QUIET:
-                    break
-                await asyncio.sleep(min(ACK_QUIET - quiet, left))
-            yield
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Around synchronous work: acknowledgements first (see adapters/acks.py)."""
+        return self._acks.turn()
 
     # conversation references ------------------------------------------------------------------
 
