@@ -102,7 +102,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.acks import AcksFirst
 from adapters.slack import concern_views, convert
 from adapters.slack.verify import Clock, Rejected, verify_request
-from bot import wording
+from bot import concern_form, wording
 from bot.answers import Answerer
 from bot.concerns import (
     AccessRefused,
@@ -834,7 +834,7 @@ class SlackBot:
             submitted = concerns.submit(meta.school, person, form)
             reply = concerns.confirmation(submitted)
         except ConcernFormError as exc:
-            block = concern_views.FIELD_BLOCKS.get(exc.field, concern_views.WHAT)
+            block = concern_views.FIELD_BLOCKS.get(exc.field, concern_form.WHAT)
             await ack(response_action="errors", errors={block: str(exc)})
             return
         except NoRecipients as exc:

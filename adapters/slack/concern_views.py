@@ -32,7 +32,21 @@ from typing import Any, Literal, cast
 
 from adapters.slack.convert import escape
 from bot import wording
-from bot.concerns import AboutRole, Category, ConcernForm, ConcernView, Person
+from bot.concern_form import (
+    ABOUT,
+    ABOUT_NAME,
+    ABOUT_ROLE,
+    ACTIONS_TAKEN,
+    DANGER,
+    MAX_ACTIONS_TAKEN,
+    MAX_NAME,
+    MAX_WHAT,
+    MAX_WHEN_WHERE,
+    WHAT,
+    WHEN_WHERE,
+    read_answers,
+)
+from bot.concerns import ConcernForm, ConcernView, Person
 from bot.messages import Reply
 
 CONCERN_CALLBACK = "concern_submit"
@@ -43,14 +57,7 @@ CALLBACKS = (CONCERN_CALLBACK, NOTE_CALLBACK, CLOSE_CALLBACK)
 ACTION = "value"
 """The action_id of every input element: the block_id names the question."""
 
-ABOUT = "about"
-ABOUT_ROLE = "about_role"
 ABOUT_DSL = "about_dsl"
-ABOUT_NAME = "about_name"
-WHAT = "what"
-WHEN_WHERE = "when_where"
-DANGER = "danger"
-ACTIONS_TAKEN = "actions_taken"
 TEXT = "text"
 """The one question of a note or closure form."""
 FIELD_BLOCKS = {
@@ -65,10 +72,6 @@ FIELD_BLOCKS = {
 }
 """The question (block_id) for each ``ConcernForm`` field Concerns may object to."""
 
-MAX_NAME = 200
-MAX_WHEN_WHERE = 2000
-MAX_WHAT = 3000
-MAX_ACTIONS_TAKEN = 3000
 MAX_NOTE = 3000
 """Characters Slack lets staff type into each input (3000 is Slack's most)."""
 MAX_TITLE = 24
@@ -80,8 +83,6 @@ MAX_VIEW_BLOCKS = 100
 ELLIPSIS = "…"
 
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_ABOUT: dict[str, Category] = {"pupil": "pupil", "staff": "staff", "adult": "adult"}
-_ROLES: dict[str, AboutRole] = {"none": "none", "headteacher": "headteacher", "dsl": "dsl"}
 
 View = dict[str, Any]
 Block = dict[str, Any]
@@ -347,46 +348,20 @@ def state_values(view: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def read_concern(view: Mapping[str, Any]) -> tuple[ConcernForm | None, dict[str, str]]:
     """A submitted report form: the ``ConcernForm``, or None and an error for
-    each question (by block_id) that needs another look."""
+    each question (by block_id) that needs another look (see bot/concern_form.py)."""
     values = state_values(view)
-    errors: dict[str, str] = {}
-    about = _ABOUT.get(_selected(values, ABOUT))
-    if about is None:
-        errors[ABOUT] = wording.concern_missing_choice()
-    role = _ROLES.get(_selected(values, ABOUT_ROLE), "none")
-    if role != "none" and about is not None and about != "staff":
-        errors[ABOUT_ROLE] = wording.concern_role_needs_staff()
-    texts = {
-        ABOUT_NAME: (_typed(values, ABOUT_NAME), MAX_NAME, True),
-        WHAT: (_typed(values, WHAT), MAX_WHAT, True),
-        WHEN_WHERE: (_typed(values, WHEN_WHERE), MAX_WHEN_WHERE, True),
-        ACTIONS_TAKEN: (_typed(values, ACTIONS_TAKEN), MAX_ACTIONS_TAKEN, False),
+    answers = {block_id: _selected(values, block_id) for block_id in (ABOUT, ABOUT_ROLE, DANGER)}
+    answers |= {
+        block_id: _typed(values, block_id)
+        for block_id in (ABOUT_NAME, WHAT, WHEN_WHERE, ACTIONS_TAKEN)
     }
-    for block_id, (text, limit, required) in texts.items():
-        if required and not text:
-            errors[block_id] = wording.concern_missing_text()
-        elif len(text) > limit:
-            errors[block_id] = wording.concern_too_long(limit)
-    danger = _selected(values, DANGER)
-    if danger not in ("yes", "no"):
-        errors[DANGER] = wording.concern_missing_choice()
-    if errors or about is None:
-        return None, errors
-    about_person = None
     chosen = _element(values, ABOUT_DSL).get("selected_user")
-    if role == "dsl" and isinstance(chosen, str) and _SLACK_USER.match(chosen):
-        about_person = Person("slack", chosen).key
-    form = ConcernForm(
-        about=about,
-        about_name=texts[ABOUT_NAME][0],
-        what=texts[WHAT][0],
-        when_where=texts[WHEN_WHERE][0],
-        immediate_danger=danger == "yes",
-        actions_taken=texts[ACTIONS_TAKEN][0],
-        about_role=role if about == "staff" else "none",
-        about_person=about_person,
+    about_person = (
+        Person("slack", chosen).key
+        if isinstance(chosen, str) and _SLACK_USER.match(chosen)
+        else None
     )
-    return form, {}
+    return read_answers(answers, about_person)
 
 
 # --- after sending ----------------------------------------------------------------------

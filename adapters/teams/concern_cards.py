@@ -41,7 +41,21 @@ from adapters.teams.convert import (
     neutralise,
 )
 from bot import wording
-from bot.concerns import AboutRole, Category, ConcernForm, ConcernView, Person
+from bot.concern_form import (
+    ABOUT,
+    ABOUT_NAME,
+    ABOUT_ROLE,
+    ACTIONS_TAKEN,
+    DANGER,
+    MAX_ACTIONS_TAKEN,
+    MAX_NAME,
+    MAX_WHAT,
+    MAX_WHEN_WHERE,
+    WHAT,
+    WHEN_WHERE,
+    read_answers,
+)
+from bot.concerns import ConcernForm, ConcernView, Person
 from bot.messages import Reply
 
 CONCERN_SUBMIT = "concern_submit"
@@ -49,13 +63,6 @@ NOTE_SUBMIT = "concern_note_submit"
 CLOSE_SUBMIT = "concern_close_submit"
 SUBMITS = (CONCERN_SUBMIT, NOTE_SUBMIT, CLOSE_SUBMIT)
 
-ABOUT = "about"
-ABOUT_ROLE = "about_role"
-ABOUT_NAME = "about_name"
-WHAT = "what"
-WHEN_WHERE = "when_where"
-DANGER = "danger"
-ACTIONS_TAKEN = "actions_taken"
 TEXT = "text"
 FORM = "form"
 """The one-time id of a form card, so a second press of its button is not a second report."""
@@ -72,18 +79,12 @@ FIELD_INPUTS = {
 }
 """The input for each ``ConcernForm`` field Concerns may object to."""
 
-MAX_NAME = 200
-MAX_WHEN_WHERE = 2000
-MAX_WHAT = 3000
-MAX_ACTIONS_TAKEN = 3000
 MAX_NOTE = 3000
 MAX_REF = 64
 MAX_FORM_ID = 64
 MAX_TEXT_BLOCK = 2000
 """Characters of someone's words in one TextBlock, before escaping."""
 
-_ABOUT: dict[str, Category] = {"pupil": "pupil", "staff": "staff", "adult": "adult"}
-_ROLES: dict[str, AboutRole] = {"none": "none", "headteacher": "headteacher", "dsl": "dsl"}
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 Element = dict[str, Any]
@@ -337,42 +338,9 @@ def _labels() -> dict[str, str]:
 
 def read_concern(data: Mapping[str, Any]) -> tuple[ConcernForm | None, dict[str, str]]:
     """A submitted form: the ``ConcernForm``, or None and an error for each
-    question (by input id) that needs another look."""
-    errors: dict[str, str] = {}
-    about = _ABOUT.get(_str(data, ABOUT))
-    if about is None:
-        errors[ABOUT] = wording.concern_missing_choice()
-    role = _ROLES.get(_str(data, ABOUT_ROLE), "none")
-    if role != "none" and about is not None and about != "staff":
-        errors[ABOUT_ROLE] = wording.concern_role_needs_staff()
-    texts = {
-        ABOUT_NAME: (_str(data, ABOUT_NAME), MAX_NAME, True),
-        WHAT: (_str(data, WHAT), MAX_WHAT, True),
-        WHEN_WHERE: (_str(data, WHEN_WHERE), MAX_WHEN_WHERE, True),
-        ACTIONS_TAKEN: (_str(data, ACTIONS_TAKEN), MAX_ACTIONS_TAKEN, False),
-    }
-    for key, (text, limit, required) in texts.items():
-        if required and not text:
-            errors[key] = wording.concern_missing_text()
-        elif len(text) > limit:
-            errors[key] = wording.concern_too_long(limit)
-    danger = _str(data, DANGER)
-    if danger not in ("yes", "no"):
-        errors[DANGER] = wording.concern_missing_choice()
-    if errors or about is None:
-        return None, errors
-    return (
-        ConcernForm(
-            about=about,
-            about_name=texts[ABOUT_NAME][0],
-            what=texts[WHAT][0],
-            when_where=texts[WHEN_WHERE][0],
-            immediate_danger=danger == "yes",
-            actions_taken=texts[ACTIONS_TAKEN][0],
-            about_role=role if about == "staff" else "none",
-        ),
-        {},
-    )
+    question (by input id) that needs another look (see bot/concern_form.py)."""
+    keys = (ABOUT, ABOUT_ROLE, ABOUT_NAME, WHAT, WHEN_WHERE, DANGER, ACTIONS_TAKEN)
+    return read_answers({key: _str(data, key) for key in keys})
 
 
 # --- after sending ----------------------------------------------------------------------
