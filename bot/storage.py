@@ -14,7 +14,7 @@ A message that looks like a safeguarding concern is stored only as
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -308,6 +308,25 @@ class Operations:
                 },
                 pk=("platform", "event_id"),
             )
+        return True
+
+    async def handle_once(
+        self,
+        platform: str,
+        event_id: str,
+        stale_after: timedelta,
+        work: Callable[[], Awaitable[object]],
+    ) -> bool:
+        """Run ``work`` for a platform delivery unless it was handled already (see
+        ``claim_event``); record whether it succeeded. False when skipped."""
+        if not self.claim_event(platform, event_id, stale_after):
+            return False
+        succeeded = False
+        try:
+            await work()
+            succeeded = True
+        finally:
+            self.finish_event(platform, event_id, succeeded)
         return True
 
     def finish_event(self, platform: str, event_id: str, succeeded: bool) -> None:

@@ -499,17 +499,10 @@ class SlackBot:
         if not isinstance(event_id, str) or not event_id:
             await work()
             return
-        if not self.operations.claim_event(PLATFORM, event_id, STALE_AFTER):
+        if not await self.operations.handle_once(PLATFORM, event_id, STALE_AFTER, work):
             log.info(
                 "Slack event %s is handled or in hand: not answering again", _safe_id(event_id)
             )
-            return
-        succeeded = False
-        try:
-            await work()
-            succeeded = True
-        finally:
-            self.operations.finish_event(PLATFORM, event_id, succeeded)
 
     # questions ---------------------------------------------------------------------
 

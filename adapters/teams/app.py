@@ -372,18 +372,11 @@ class TeamsBot:
             await work()
             return
         event_id = f"{activity_id}@{conversation_id or ''}"
-        if not self.operations.claim_event(PLATFORM, event_id, STALE_AFTER):
+        if not await self.operations.handle_once(PLATFORM, event_id, STALE_AFTER, work):
             log.info(
                 "Teams activity %s is handled or in hand: not answering again",
                 safe_id(activity_id),
             )
-            return
-        succeeded = False
-        try:
-            await work()
-            succeeded = True
-        finally:
-            self.operations.finish_event(PLATFORM, event_id, succeeded)
 
     # lifecycle ----------------------------------------------------------------------------
 

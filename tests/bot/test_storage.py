@@ -244,3 +244,25 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     tables = set(kb.db.table_names())
     kb.close()
     assert {"questions", "question_askers", "feedback", "platform_events"} <= tables
+
+
+async def test_handle_once_runs_a_delivery_once_and_again_only_after_a_failure(
+    ops: Operations,
+) -> None:
+    runs: list[str] = []
+
+    async def work() -> None:
+        runs.append("run")
+
+    async def broken() -> None:
+        runs.append("broken")
+        raise RuntimeError("the platform was down")
+
+    stale = timedelta(minutes=5)
+    assert await ops.handle_once("slack", "Ev1", stale, work) is True
+    assert await ops.handle_once("slack", "Ev1", stale, work) is False  # a retry: skipped
+    with pytest.raises(RuntimeError):
+        await ops.handle_once("slack", "Ev2", stale, broken)
+    assert await ops.handle_once("slack", "Ev2", stale, work) is True  # failed: handled again
+    assert await ops.handle_once("slack", "Ev2", stale, work) is False
+    assert runs == ["run", "broken", "run"]
