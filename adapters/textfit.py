@@ -1,12 +1,30 @@
-"""Cutting text into pieces that fit a platform's limits, shared by the Slack
-and Teams converters (a Block Kit section, an Adaptive Card TextBlock)."""
+"""Text handling both platform converters share: cutting text into pieces that
+fit a platform's limit (a Block Kit section, an Adaptive Card TextBlock),
+removing invisible characters people use to disguise text, and reading a
+string field out of a payload."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 _TOKENS = re.compile(r"\S+|\s+")
+
+INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+)
+"""Zero-width, direction and filler characters: removed from anything staff typed
+before it is shown, so nothing can hide a mention or reverse a line."""
+
+
+def payload_text(mapping: object, key: str) -> str | None:
+    """A non-empty string field of a platform payload, or None."""
+    if isinstance(mapping, Mapping):
+        value = mapping.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def split_to_fit(text: str, limit: int, cost: Callable[[str], int], overhead: int = 0) -> list[str]:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.textfit import split_to_fit
+from adapters.textfit import INVISIBLE, payload_text, split_to_fit
 from bot import wording
 from bot.messages import Action, Button, Click, Incoming, Kind, Platform, Quote, Reply
 from bot.storage import StoredQuestion
@@ -64,10 +64,6 @@ Block = dict[str, Any]
 
 # --- text -----------------------------------------------------------------------------
 
-_INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
-    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
-)
 """Zero-width, joiner, direction and other invisible characters, which can hide
 markup such as ``<\u200b!channel>`` from a naive check or disguise a link.
 (Removing the zero-width joiner splits some compound emoji into their parts.)"""
@@ -119,7 +115,7 @@ def _plain_markup(match: re.Match[str]) -> str:
 
 def _plain(text: str) -> str:
     """Staff text with invisible characters removed and ``<...>`` markup made plain."""
-    return _MARKUP.sub(_plain_markup, _INVISIBLE.sub("", text))
+    return _MARKUP.sub(_plain_markup, INVISIBLE.sub("", text))
 
 
 def neutralise(text: str) -> str:
@@ -180,21 +176,13 @@ sent to the conversation, and a message with a file attached. Every other
 subtype (edits, deletions, joins, bot messages...) is ignored."""
 
 
-def _str(mapping: object, key: str) -> str | None:
-    if isinstance(mapping, Mapping):
-        value = mapping.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 def _bot_user_ids(body: Mapping[str, Any]) -> set[str]:
     """The bot's own user ids, from the ``authorizations`` of an Events API body."""
     found: set[str] = set()
     authorizations = body.get("authorizations")
     if isinstance(authorizations, list):
         for authorization in authorizations:
-            user_id = _str(authorization, "user_id")
+            user_id = payload_text(authorization, "user_id")
             if user_id and isinstance(authorization, Mapping) and authorization.get("is_bot"):
                 found.add(user_id)
     return found
@@ -231,18 +219,22 @@ def to_incoming(body: Mapping[str, Any], school: str) -> Incoming | None:
     subtype = event.get("subtype")
     if subtype is not None and subtype not in _USER_SUBTYPES:
         return None
-    user_id, channel, raw = _str(event, "user"), _str(event, "channel"), _str(event, "text")
+    user_id, channel, raw = (
+        payload_text(event, "user"),
+        payload_text(event, "channel"),
+        payload_text(event, "text"),
+    )
     if user_id is None or channel is None or raw is None or not raw.strip():
         return None
-    raw = _without_bot_mentions(_INVISIBLE.sub("", raw), _bot_user_ids(body))
+    raw = _without_bot_mentions(INVISIBLE.sub("", raw), _bot_user_ids(body))
     kind: Kind
     if event.get("type") == "app_mention":
         kind = "mention"
         raw = _LEADING_MENTIONS.sub("", raw)
-        thread_id = _str(event, "thread_ts") or _str(event, "ts")
+        thread_id = payload_text(event, "thread_ts") or payload_text(event, "ts")
     elif event.get("type") == "message" and event.get("channel_type") == "im":
         kind = "direct"
-        thread_id = _str(event, "thread_ts")
+        thread_id = payload_text(event, "thread_ts")
     else:
         return None
     return Incoming(
@@ -253,12 +245,12 @@ def to_incoming(body: Mapping[str, Any], school: str) -> Incoming | None:
         conversation_id=channel,
         kind=kind,
         thread_id=thread_id,
-        event_id=_str(body, "event_id"),
+        event_id=payload_text(body, "event_id"),
     )
 
 
 def _command(body: Mapping[str, Any], school: str) -> Incoming | None:
-    user_id, channel = _str(body, "user_id"), _str(body, "channel_id")
+    user_id, channel = payload_text(body, "user_id"), payload_text(body, "channel_id")
     text = body.get("text")
     if user_id is None or channel is None or not isinstance(text, str):
         return None
@@ -291,7 +283,7 @@ def to_click(body: Mapping[str, Any], school: str) -> Click | None:
     is one of ours. None for any other payload or an action we do not know."""
     if body.get("type", "block_actions") != "block_actions":
         return None
-    user_id = _str(body.get("user"), "id")
+    user_id = payload_text(body.get("user"), "id")
     actions = body.get("actions")
     if user_id is None or not isinstance(actions, list):
         return None
@@ -308,8 +300,8 @@ def to_click(body: Mapping[str, Any], school: str) -> Click | None:
             user_id=user_id,
             action=action,
             value=value if isinstance(value, str) else "",
-            conversation_id=_str(body.get("channel"), "id")
-            or _str(body.get("container"), "channel_id"),
+            conversation_id=payload_text(body.get("channel"), "id")
+            or payload_text(body.get("container"), "channel_id"),
         )
     return None
 

@@ -128,6 +128,7 @@ from adapters.teams.delivery import (
     describe,
     prepare_client,
 )
+from adapters.textfit import payload_text
 from bot import wording
 from bot.answers import Answerer, Delivery
 from bot.concerns import (
@@ -189,40 +190,32 @@ def safe_id(value: object) -> str:
     return "(unrecognised id)"
 
 
-def _str(mapping: object, key: str) -> str | None:
-    if isinstance(mapping, Mapping):
-        value = mapping.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 def tenant_of(payload: Mapping[str, Any]) -> str | None:
     """The Microsoft 365 tenant an activity comes from."""
     channel_data = payload.get("channelData")
     tenant = channel_data.get("tenant") if isinstance(channel_data, Mapping) else None
-    return _str(payload.get("conversation"), "tenantId") or _str(tenant, "id")
+    return payload_text(payload.get("conversation"), "tenantId") or payload_text(tenant, "id")
 
 
 def user_key(payload: Mapping[str, Any]) -> str | None:
     """How the core knows a person: their Entra object id, else their Teams id."""
     sender = payload.get("from")
-    return _str(sender, "aadObjectId") or _str(sender, "id")
+    return payload_text(sender, "aadObjectId") or payload_text(sender, "id")
 
 
 def where(payload: Mapping[str, Any]) -> tuple[str, str] | None:
     """The reference an activity's conversation is stored under: (scope, key)."""
     conversation = payload.get("conversation")
-    kind = _str(conversation, "conversationType")
+    kind = payload_text(conversation, "conversationType")
     if kind == "personal":
         key = user_key(payload)
         return ("user", key) if key else None
     if kind == "channel":
         channel_data = payload.get("channelData")
         channel = channel_data.get("channel") if isinstance(channel_data, Mapping) else None
-        key = _str(channel, "id") or _str(conversation, "id")
+        key = payload_text(channel, "id") or payload_text(conversation, "id")
         return ("channel", key.split(";messageid=", 1)[0]) if key else None
-    key = _str(conversation, "id")
+    key = payload_text(conversation, "id")
     return ("channel", key) if key else None
 
 
@@ -366,8 +359,8 @@ class TeamsBot:
 
     async def _once(self, payload: Mapping[str, Any], work: Callable[[], Awaitable[Any]]) -> None:
         """Run ``work`` unless this activity was handled already (see the module notes)."""
-        activity_id = _str(payload, "id")
-        conversation_id = _str(payload.get("conversation"), "id")
+        activity_id = payload_text(payload, "id")
+        conversation_id = payload_text(payload.get("conversation"), "id")
         if activity_id is None:
             await work()
             return
@@ -614,7 +607,7 @@ class TeamsBot:
         payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
         activities = [card_activity(card, str(card.get("fallbackText") or what)) for card in cards]
         conversation = payload.get("conversation")
-        if _str(conversation, "conversationType") == "personal":
+        if payload_text(conversation, "conversationType") == "personal":
             for activity in activities:
                 await self.send(turn_context, activity, what)
             return

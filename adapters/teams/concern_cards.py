@@ -32,10 +32,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from adapters.teams.convert import (
-    CARD_SCHEMA,
     ELLIPSIS,
     MAX_CARD_BYTES,
-    MAX_CARD_VERSION,
+    adaptive_card,
     card_size,
     escape,
     neutralise,
@@ -93,21 +92,6 @@ TextKind = Literal["concern_note_submit", "concern_close_submit"]
 
 
 # --- small pieces -----------------------------------------------------------------------
-
-
-def _card(body: list[Element], actions: list[Element] | None = None, summary: str = "") -> Card:
-    card: Card = {
-        "type": "AdaptiveCard",
-        "$schema": CARD_SCHEMA,
-        "version": MAX_CARD_VERSION,
-        "body": body,
-    }
-    if actions:
-        card["actions"] = actions
-    if summary:
-        card["fallbackText"] = summary
-    card["msteams"] = {"width": "Full"}
-    return card
 
 
 def _text(text: str, **props: Any) -> Element:
@@ -315,7 +299,7 @@ def concern_form(
     send = _submit(
         wording.concern_card_send(), {"action": CONCERN_SUBMIT, FORM: form_id}, "positive"
     )
-    card = _card(body, [send], wording.concern_form_title())
+    card = adaptive_card(body, [send], wording.concern_form_title())
     if card_size(card) > MAX_CARD_BYTES and (values or prefill):
         # Only a re-sent form full of long non-ASCII text gets here: the answers
         # are still in the card they typed into, so send the questions alone.
@@ -356,21 +340,21 @@ def confirmation_card(reply: Reply, urgent: bool) -> Card:
     confirmation with its reference."""
     lines = _lines(reply.text)
     if not urgent:
-        return _card([_text(escape(line)) for line in lines], summary=_summary(reply.text))
+        return adaptive_card([_text(escape(line)) for line in lines], summary=_summary(reply.text))
     advice = lines.pop(0) if lines and "999" in lines[0] else wording.concern_danger_first()
     body = [_danger_first(advice), *(_text(escape(line)) for line in lines)]
-    return _card(body, summary=_summary(advice))
+    return adaptive_card(body, summary=_summary(advice))
 
 
 def failure_card() -> Card:
     """It could not be sent: say so, and send them to the DSL in person now."""
     body = [_danger_first(), _text(escape(wording.concern_not_sent()))]
-    return _card(body, summary=_summary(wording.concern_not_sent()))
+    return adaptive_card(body, summary=_summary(wording.concern_not_sent()))
 
 
 def notice_card(text: str) -> Card:
     body = [_text(escape(line)) for line in _lines(text)]
-    return _card(body, summary=_summary(text))
+    return adaptive_card(body, summary=_summary(text))
 
 
 def _summary(text: str) -> str:
@@ -474,19 +458,22 @@ def _pack(groups: list[list[Element]], summary: str) -> list[Card]:
     cards: list[Card] = []
     body: list[Element] = []
     for group in groups:
-        if body and card_size(_card([*body, *group], summary=summary)) > MAX_CARD_BYTES:
-            cards.append(_card(body, summary=summary))
+        if body and card_size(adaptive_card([*body, *group], summary=summary)) > MAX_CARD_BYTES:
+            cards.append(adaptive_card(body, summary=summary))
             body = []
-        if card_size(_card([*body, *group], summary=summary)) <= MAX_CARD_BYTES:
+        if card_size(adaptive_card([*body, *group], summary=summary)) <= MAX_CARD_BYTES:
             body += group
             continue
         for element in group:  # a group too big for a card of its own
-            if body and card_size(_card([*body, element], summary=summary)) > MAX_CARD_BYTES:
-                cards.append(_card(body, summary=summary))
+            if (
+                body
+                and card_size(adaptive_card([*body, element], summary=summary)) > MAX_CARD_BYTES
+            ):
+                cards.append(adaptive_card(body, summary=summary))
                 body = []
             body.append(element)
     if body:
-        cards.append(_card(body, summary=summary))
+        cards.append(adaptive_card(body, summary=summary))
     return cards
 
 
@@ -534,7 +521,7 @@ def text_form(kind: TextKind, ref: str, errors: Mapping[str, str] | None = None)
         )
     )
     send = _submit(submit, {"action": kind, REF: ref})
-    return _card(body, [send], f"{title}: {ref}")
+    return adaptive_card(body, [send], f"{title}: {ref}")
 
 
 def read_text(data: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:

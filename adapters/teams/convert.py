@@ -39,7 +39,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from adapters.textfit import split_to_fit
+from adapters.textfit import INVISIBLE, payload_text, split_to_fit
 from bot import wording
 from bot.messages import Action, Button, Click, Incoming, Kind, Platform, Quote, Reply
 
@@ -74,10 +74,6 @@ Element = dict[str, Any]
 
 # --- text -----------------------------------------------------------------------------
 
-_INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
-    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
-)
 """Zero-width, joiner, direction and other invisible characters, which can hide
 markup from a naive check or disguise a link. (Removing the zero-width joiner
 splits some compound emoji into their parts.)"""
@@ -154,7 +150,7 @@ def _cost(piece: str) -> int:
 def _plain(text: str) -> str:
     """Text someone typed, without invisible characters and with ``<at>`` tags made
     plain: ``<at>Sam Jones</at>`` becomes ``Sam Jones``."""
-    return _AT.sub(lambda m: m.group(1), _INVISIBLE.sub("", text))
+    return _AT.sub(lambda m: m.group(1), INVISIBLE.sub("", text))
 
 
 def neutralise(text: str) -> str:
@@ -190,14 +186,6 @@ def _one_line(text: str) -> str:
 # --- incoming -------------------------------------------------------------------------
 
 
-def _str(mapping: object, key: str) -> str | None:
-    if isinstance(mapping, Mapping):
-        value = mapping.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 def _link(match: re.Match[str]) -> str:
     url = match.group(1) if match.group(1) is not None else match.group(2)
     label = _one_line(_HTML_TAG.sub(" ", match.group(3)))
@@ -215,8 +203,8 @@ def _bot_mention_texts(activity: Mapping[str, Any], bot_id: str | None) -> list[
     for entity in entities:
         if not isinstance(entity, Mapping) or entity.get("type") != "mention":
             continue
-        text = _str(entity, "text")
-        if text and _str(entity.get("mentioned"), "id") == bot_id:
+        text = payload_text(entity, "text")
+        if text and payload_text(entity.get("mentioned"), "id") == bot_id:
             found.append(text)
     return found
 
@@ -242,9 +230,9 @@ def strip_mentions(activity: Mapping[str, Any]) -> str:
     if not isinstance(raw, str):
         return ""
     recipient = activity.get("recipient")
-    bot_name = _str(recipient, "name")
+    bot_name = payload_text(recipient, "name")
     removed = False
-    for mention in _bot_mention_texts(activity, _str(recipient, "id")):
+    for mention in _bot_mention_texts(activity, payload_text(recipient, "id")):
         if mention in raw:
             raw = raw.replace(mention, " ")
             removed = True
@@ -254,22 +242,22 @@ def strip_mentions(activity: Mapping[str, Any]) -> str:
     raw = _AT.sub(lambda m: f" {m.group(1)} ", raw)
     raw = _LINK.sub(_link, raw)
     raw = _HTML_TAG.sub(" ", raw)
-    text = _one_line(_INVISIBLE.sub("", html.unescape(raw)))
+    text = _one_line(INVISIBLE.sub("", html.unescape(raw)))
     return _MENTION_SEPARATORS.sub("", text) if removed else text
 
 
 def _user_id(activity: Mapping[str, Any]) -> str | None:
     sender = activity.get("from")
-    return _str(sender, "aadObjectId") or _str(sender, "id")
+    return payload_text(sender, "aadObjectId") or payload_text(sender, "id")
 
 
 def _from_a_bot(activity: Mapping[str, Any]) -> bool:
     sender = activity.get("from")
     if not isinstance(sender, Mapping):
         return False
-    recipient_id = _str(activity.get("recipient"), "id")
+    recipient_id = payload_text(activity.get("recipient"), "id")
     return sender.get("role") == "bot" or (
-        recipient_id is not None and _str(sender, "id") == recipient_id
+        recipient_id is not None and payload_text(sender, "id") == recipient_id
     )
 
 
@@ -279,7 +267,7 @@ def _thread_root(activity: Mapping[str, Any], conversation_id: str) -> str | Non
     _, marker, root = conversation_id.partition(";messageid=")
     if marker and root:
         return root
-    return _str(activity, "replyToId") or _str(activity, "id")
+    return payload_text(activity, "replyToId") or payload_text(activity, "id")
 
 
 def to_incoming(activity: Mapping[str, Any], school: str) -> Incoming | None:
@@ -305,10 +293,10 @@ def to_incoming(activity: Mapping[str, Any], school: str) -> Incoming | None:
     if activity.get("value") is not None:
         return None
     conversation = activity.get("conversation")
-    user_id, conversation_id = _user_id(activity), _str(conversation, "id")
+    user_id, conversation_id = _user_id(activity), payload_text(conversation, "id")
     if user_id is None or conversation_id is None:
         return None
-    conversation_type = _str(conversation, "conversationType")
+    conversation_type = payload_text(conversation, "conversationType")
     kind: Kind = "direct" if conversation_type == "personal" else "mention"
     thread_id = _thread_root(activity, conversation_id) if conversation_type == "channel" else None
     return Incoming(
@@ -319,7 +307,7 @@ def to_incoming(activity: Mapping[str, Any], school: str) -> Incoming | None:
         conversation_id=conversation_id,
         kind=kind,
         thread_id=thread_id,
-        event_id=_str(activity, "id"),
+        event_id=payload_text(activity, "id"),
     )
 
 
@@ -346,7 +334,7 @@ def to_click(activity: Mapping[str, Any], school: str) -> Click | None:
         user_id=user_id,
         action=action,
         value=value,
-        conversation_id=_str(activity.get("conversation"), "id"),
+        conversation_id=payload_text(activity.get("conversation"), "id"),
     )
 
 
@@ -358,7 +346,10 @@ def card_size(card: Mapping[str, Any]) -> int:
     return len(json.dumps(card).encode("utf-8"))
 
 
-def _card(body: list[Element], actions: list[Element], summary: str) -> dict[str, Any]:
+def adaptive_card(
+    body: list[Element], actions: list[Element] | None = None, summary: str = ""
+) -> dict[str, Any]:
+    """The card envelope every card we send uses (version, schema, full width)."""
     card: dict[str, Any] = {
         "type": "AdaptiveCard",
         "$schema": CARD_SCHEMA,
@@ -410,7 +401,7 @@ def _source(quote: Quote) -> Element:
 
 
 def _title(label: str, fallback: str) -> str:
-    return _clip(_one_line(_INVISIBLE.sub("", label)) or fallback, MAX_ACTION_TITLE)
+    return _clip(_one_line(INVISIBLE.sub("", label)) or fallback, MAX_ACTION_TITLE)
 
 
 def _submit(button: Button) -> Element:
@@ -464,7 +455,7 @@ def _reported_by(reply: Reply) -> list[Element]:
 
 
 def _fits(body: list[Element], actions: list[Element], summary: str) -> bool:
-    return card_size(_card(body, actions, summary)) <= MAX_CARD_BYTES
+    return card_size(adaptive_card(body, actions, summary)) <= MAX_CARD_BYTES
 
 
 def _answer_card(reply: Reply, quote: Quote, summary: str) -> dict[str, Any]:
@@ -513,7 +504,7 @@ def _answer_card(reply: Reply, quote: Quote, summary: str) -> dict[str, Any]:
         if not _fits(body(cut), actions, summary):
             del related[-len(item) :]
             break
-    return _card(body(cut), actions, summary)
+    return adaptive_card(body(cut), actions, summary)
 
 
 def _text_card(reply: Reply, summary: str) -> dict[str, Any]:
@@ -528,7 +519,7 @@ def _text_card(reply: Reply, summary: str) -> dict[str, Any]:
         if not _fits([*shown, _text(ELLIPSIS), *after], actions, summary):
             shown[-1] = _text(ELLIPSIS)
             break
-    return _card([*shown, *after], actions, summary)
+    return adaptive_card([*shown, *after], actions, summary)
 
 
 def summary(reply: Reply) -> str:
@@ -588,4 +579,4 @@ def welcome_card(school_name: str) -> dict[str, Any]:
         },
     ]
     ask = _submit(Button(wording.ask_question_label(), Action.ASK_QUESTION, "welcome"))
-    return _card(body, [ask], _clip(_one_line(wording.home_title(name)), MAX_SUMMARY))
+    return adaptive_card(body, [ask], _clip(_one_line(wording.home_title(name)), MAX_SUMMARY))
