@@ -59,11 +59,12 @@ from botframework.connector.auth import (  # type: ignore[import-untyped]
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.http_checks import MAX_BODY_BYTES
 from adapters.scheduler import run_every
 from adapters.slack.app import SlackBot, make_web_client
 from adapters.slack.sender import SlackSender, make_sender_client
 from adapters.slack.socket import SocketTransport
-from adapters.slack.verify import MAX_BODY_BYTES, Clock
+from adapters.slack.verify import Clock
 from adapters.teams.app import TeamsBot
 from adapters.teams.auth import (
     PUBLIC_METADATA_URL,

@@ -100,8 +100,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.acks import AcksFirst
+from adapters.http_checks import Refused
 from adapters.slack import concern_views, convert
-from adapters.slack.verify import Clock, Rejected, verify_request
+from adapters.slack.verify import Clock, verify_request
 from bot import concern_form, wording
 from bot.answers import Answerer
 from bot.concerns import (
@@ -320,7 +321,7 @@ class SlackBot:
         with self._acknowledging():
             try:
                 verified = await verify_request(request, secret.reveal(), self.clock)
-            except Rejected as refusal:
+            except Refused as refusal:
                 log.warning("Refused a request to /slack/events: %s", refusal.reason)
                 return web.Response(status=refusal.status, text=_REFUSALS.get(refusal.status, ""))
             headers: dict[str, str | Sequence[str]] = {

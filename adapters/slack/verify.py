@@ -33,8 +33,8 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-MAX_BODY_BYTES = 1024 * 1024
-"""Slack's own payloads are a few kilobytes; a megabyte is generous."""
+from adapters.http_checks import Refused, read_limited
+
 MAX_CLOCK_SKEW = 5 * 60
 """Slack's advice: refuse requests timestamped more than five minutes away."""
 MAX_FORM_FIELDS = 200
@@ -44,18 +44,8 @@ SIGNATURE_HEADER = "X-Slack-Signature"
 
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 _SIGNATURE_RE = re.compile(r"v0=[0-9a-f]{64}")
-_READ_CHUNK = 64 * 1024
 
 Clock = Callable[[], float]
-
-
-class Rejected(Exception):
-    """A request that must not reach bolt. ``reason`` is a fixed phrase."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -79,7 +69,7 @@ def _single(headers: Mapping[str, str], name: str) -> str:
     else:
         values = [v for k, v in headers.items() if k.lower() == name.lower()]
     if len(values) != 1:
-        raise Rejected(401, f"missing or repeated {name}")
+        raise Refused(401, f"missing or repeated {name}")
     return str(values[0])
 
 
@@ -88,27 +78,27 @@ def check_headers(headers: Mapping[str, str], now: float) -> tuple[str, str]:
     timestamp = _single(headers, TIMESTAMP_HEADER)
     signature = _single(headers, SIGNATURE_HEADER)
     if not _TIMESTAMP_RE.fullmatch(timestamp):
-        raise Rejected(401, "timestamp is not a number of seconds")
+        raise Refused(401, "timestamp is not a number of seconds")
     if not _SIGNATURE_RE.fullmatch(signature):
-        raise Rejected(401, "signature is not in the v0 format")
+        raise Refused(401, "signature is not in the v0 format")
     if abs(now - int(timestamp)) > MAX_CLOCK_SKEW:
-        raise Rejected(401, "timestamp is more than five minutes away")
+        raise Refused(401, "timestamp is more than five minutes away")
     return timestamp, signature
 
 
 def check_signature(secret: str, timestamp: str, signature: str, body: bytes) -> None:
     expected = signature_for(secret, timestamp, body)
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
-        raise Rejected(401, "signature does not match")
+        raise Refused(401, "signature does not match")
 
 
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise Rejected(400, "body is not valid JSON") from exc
+        raise Refused(400, "body is not valid JSON") from exc
     if not isinstance(value, dict):
-        raise Rejected(400, "body is not a JSON object")
+        raise Refused(400, "body is not a JSON object")
     return value
 
 
@@ -116,11 +106,11 @@ def parse_body(body: bytes, content_type: str) -> Verified:
     """A signed body as Slack sends it: a JSON object (events), a form (slash
     commands) or a form whose ``payload`` is a JSON object (interactivity)."""
     if not body:
-        raise Rejected(400, "body is empty")
+        raise Refused(400, "body is empty")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Rejected(400, "body is not UTF-8") from exc
+        raise Refused(400, "body is not UTF-8") from exc
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "application/json" or text.startswith("{"):
         return Verified(text, _json_object(text))
@@ -133,34 +123,16 @@ def parse_body(body: bytes, content_type: str) -> Verified:
             errors="strict",
         )
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected(400, "body is not a well-formed form") from exc
+        raise Refused(400, "body is not a well-formed form") from exc
     if "payload" in form:
         if len(form["payload"]) != 1:
-            raise Rejected(400, "body has more than one payload")
+            raise Refused(400, "body has more than one payload")
         return Verified(text, _json_object(form["payload"][0]))
     return Verified(text, {key: values[0] for key, values in form.items()})
 
 
-async def read_limited(request: web.BaseRequest, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, or a 413 as soon as it is known to be too long."""
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise Rejected(413, "body is too large")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(_READ_CHUNK)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(413, "body is too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def verify_request(request: web.BaseRequest, secret: str, clock: Clock) -> Verified:
-    """Everything above, for one aiohttp request. Raises ``Rejected``."""
+    """Everything above, for one aiohttp request. Raises ``Refused``."""
     timestamp, signature = check_headers(request.headers, clock())
     body = await read_limited(request)
     check_signature(secret, timestamp, signature, body)

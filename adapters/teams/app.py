@@ -110,14 +110,13 @@ from botbuilder.schema import (  # type: ignore[import-untyped]
 )
 
 from adapters.acks import AcksFirst
+from adapters.http_checks import Refused, read_limited
 from adapters.teams import concern_cards, convert
 from adapters.teams.auth import (
     Authenticator,
     KeysUnavailable,
-    Refused,
     check_content_type,
     parse_activity,
-    read_limited,
 )
 from adapters.teams.delivery import (
     DeliveryError,

@@ -84,6 +84,7 @@ from botframework.connector.auth import (  # type: ignore[import-untyped]
 )
 from jwt.algorithms import RSAAlgorithm
 
+from adapters.http_checks import Refused
 from bot.config import ConfigError, Settings, TeamsSettings
 
 log = logging.getLogger(__name__)
@@ -96,25 +97,13 @@ PUBLIC_METADATA_URL: str = AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_ME
 LOGIN_URL_PREFIX: str = AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
 OAUTH_SCOPE: str = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
 
-MAX_BODY_BYTES = 1024 * 1024
-"""Teams' activities are tens of kilobytes at most; a megabyte is generous."""
 KEY_FETCH_TIMEOUT = 10.0
 KEY_MAX_AGE = 24 * 3600.0
 UNKNOWN_KEY_REFRESH = 300.0
 """Seconds between refreshes prompted by a token naming a key we do not have."""
 LOOPBACK_NAMES = {"localhost"}
 
-_READ_CHUNK = 64 * 1024
 _BEARER_RE = re.compile(r"Bearer ([A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]*\.[A-Za-z0-9_=-]*)")
-
-
-class Refused(Exception):
-    """A request that must not reach the bot. ``reason`` is a fixed phrase."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
 
 
 class KeysUnavailable(Exception):
@@ -354,21 +343,6 @@ def check_content_type(request: web.BaseRequest) -> None:
     kind = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     if kind != "application/json":
         raise Refused(400, "content type is not application/json")
-
-
-async def read_limited(request: web.BaseRequest, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, or a 413 as soon as it is known to be too long."""
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise Refused(413, "body is too large")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(_READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, "body is too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_activity(body: bytes) -> tuple[dict[str, Any], Activity]:

@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from adapters.http_checks import Refused
 from adapters.slack.verify import (
     MAX_CLOCK_SKEW,
-    Rejected,
     check_headers,
     check_signature,
     parse_body,
@@ -50,7 +50,7 @@ def test_signature_matches_slacks_worked_example() -> None:
     ],
 )
 def test_any_other_signature_is_refused(signature: str) -> None:
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(Refused) as refused:
         check_signature(SECRET, str(NOW), signature, BODY)
     assert refused.value.status == 401
 
@@ -90,7 +90,7 @@ def test_bad_headers_are_401(timestamp: str | None, signature: str | None, now: 
         values["X-Slack-Request-Timestamp"] = timestamp
     if signature is not None:
         values["X-Slack-Signature"] = signature
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(Refused) as refused:
         check_headers(headers(**values), now)
     assert refused.value.status == 401
 
@@ -100,7 +100,7 @@ def test_a_repeated_header_is_401() -> None:
         [("X-Slack-Request-Timestamp", str(NOW)), ("X-Slack-Signature", "v0=" + "a" * 64)]
     )
     both.add("X-Slack-Signature", SLACK_DOCS_SIGNATURE)
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(Refused) as refused:
         check_headers(CIMultiDictProxy(both), NOW)
     assert refused.value.status == 401
 
@@ -135,7 +135,7 @@ def test_bodies_parse_as_bolt_will_read_them() -> None:
     ],
 )
 def test_malformed_bodies_are_400(body: bytes, content_type: str) -> None:
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(Refused) as refused:
         parse_body(body, content_type)
     assert refused.value.status == 400
     assert str(refused.value) == f"400 {refused.value.reason}"  # a fixed phrase, no body
