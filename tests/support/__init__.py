@@ -19,15 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import aiohttp
-from aiohttp import web
-
-from adapters.server import KB_KEY, SLACK_KEY, build_app
+from adapters.server import SLACK_KEY, build_app
 from adapters.slack.app import SlackBot, make_web_client
 from bot.config import SchoolSettings, Secret, Settings, SlackSettings, SlackWorkspace
 from bot.crypto import SecretBox
 from bot.storage import Operations
-from knowledge.store import KnowledgeBase
+from tests.support.running import RunningServer
 from tests.support.signing import signed_headers
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -75,7 +72,7 @@ def settings_for(
     )
 
 
-class Guidebot:
+class Guidebot(RunningServer):
     """The real server, running on 127.0.0.1 with a real HTTP client in front."""
 
     def __init__(
@@ -92,7 +89,7 @@ class Guidebot:
         api_url = settings.slack.api_url if settings.slack else None
         self.settings = settings
         build.setdefault("secret_box", sealing_box())
-        self.app = build_app(
+        app = build_app(
             settings,
             settings.database,
             web_client_factory=lambda: make_web_client(
@@ -101,57 +98,15 @@ class Guidebot:
             clock=clock,
             **build,
         )
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self.port = 0
-
-    async def start(self) -> Guidebot:
-        self._runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        return self
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> Guidebot:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    # the pieces -------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        assert self._session is not None
-        return self._session
+        super().__init__(app)
 
     @property
     def bot(self) -> SlackBot:
         return self.app[SLACK_KEY]
 
     @property
-    def kb(self) -> KnowledgeBase:
-        return self.app[KB_KEY]
-
-    @property
     def operations(self) -> Operations:
         return self.bot.operations
-
-    def dump(self) -> list[str]:
-        """Every row of every table, as SQL."""
-        return list(self.kb.db.conn.iterdump())
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until the bot has finished all the work it acknowledged."""

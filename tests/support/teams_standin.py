@@ -38,16 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from adapters.server import KB_KEY, TEAMS_KEY, build_app
+from adapters.server import TEAMS_KEY, build_app
 from adapters.teams.app import TeamsBot
 from adapters.teams.delivery import DeliveryPolicy
 from bot.config import SchoolSettings, Settings, TeamsSettings, TeamsTenant
 from bot.crypto import SecretBox
 from bot.storage import Operations
-from knowledge.store import KnowledgeBase
 from tests.support.bot_tokens import (
     APP_ID,
     CHANNEL_ISSUER,
@@ -57,6 +55,7 @@ from tests.support.bot_tokens import (
     bearer,
     standin_key,
 )
+from tests.support.running import RunningServer
 
 ANNES_TENANT = "0a1b2c3d-1111-4a4a-8b8b-000000000001"
 CROSS_TENANT = "0a1b2c3d-2222-4a4a-8b8b-000000000002"
@@ -356,7 +355,7 @@ class RecordedSleeps:
         return self.now
 
 
-class TeamsGuidebot:
+class TeamsGuidebot(RunningServer):
     """The real server on 127.0.0.1, with a real HTTP client in front."""
 
     def __init__(
@@ -378,7 +377,7 @@ class TeamsGuidebot:
         self.delivery = delivery or DeliveryPolicy(
             sleep=self.sleeps.sleep, clock=self.sleeps.clock, random=lambda: 1.0
         )
-        self.app = build_app(
+        app = build_app(
             settings,
             settings.database,
             insecure_local=insecure_local,
@@ -388,55 +387,16 @@ class TeamsGuidebot:
             secret_box=secret_box or SecretBox(bytes(range(32))),
             **build,
         )
+        super().__init__(app)
         self.minter = TokenMinter(app_id=app_id or APP_ID)
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self.port = 0
-
-    async def start(self) -> TeamsGuidebot:
-        self._runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        return self
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> TeamsGuidebot:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        assert self._session is not None
-        return self._session
 
     @property
     def bot(self) -> TeamsBot:
         return self.app[TEAMS_KEY]
 
     @property
-    def kb(self) -> KnowledgeBase:
-        return self.app[KB_KEY]
-
-    @property
     def operations(self) -> Operations:
         return self.bot.operations
-
-    def dump(self) -> list[str]:
-        return list(self.kb.db.conn.iterdump())
 
     async def idle(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
