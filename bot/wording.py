@@ -491,10 +491,6 @@ def concern_outcome_label() -> str:
     return "Outcome"
 
 
-def concern_closed_at_label() -> str:
-    return "Closed"
-
-
 def concern_note_title() -> str:
     """A Slack modal title: at most 24 characters."""
     return "Add a note"

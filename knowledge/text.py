@@ -53,11 +53,6 @@ def stem(word: str) -> str:
     return str(_STEMMER.stemWord(word))
 
 
-def terms_of(text: str) -> set[str]:
-    """The set of stems in a text."""
-    return {stem(token) for token in tokens(text)}
-
-
 def stems(text: str) -> list[str]:
     """Stems in order, for phrase matching."""
     return [stem(token) for token in tokens(text)]
