@@ -28,6 +28,11 @@ class Action(StrEnum):
     CONCERN_NOTE = "concern_note"
     CONCERN_CLOSE = "concern_close"
     """The four DSL buttons on an alert; their value is the report's reference."""
+    BROADCAST_ACK = "broadcast_ack"
+    """"I have read and understood" under a broadcast; the value is the broadcast id."""
+    BROADCAST_NEW = "broadcast_new"
+    """A leader's "New broadcast" button; the value is a policy key whose changes
+    should prefill the form, or empty."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class Click:
 class FormRequest:
     """A click that should open a form (a Slack modal, a Teams card form)."""
 
-    form: Literal["concern", "concern_note", "concern_close"]
+    form: Literal["concern", "concern_note", "concern_close", "broadcast"]
     prefill: str = ""
     """For a concern: the member's own message, kept only in memory, never stored."""
     ref: str = ""
