@@ -131,6 +131,7 @@ def make_worker(outbox: Any, api_url: str, *, chaos: bool) -> Any:
         max_delay=4.0 if chaos else 300.0,
         lease=LEASE if chaos else 60.0,
         rate_per_second={},
+        platform_rate={},  # the pipeline's own latency, not Slack's pacing
     )
     return OutboxWorker(outbox, {"slack": sender}, policy)
 

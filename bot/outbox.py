@@ -19,11 +19,11 @@ the row as ``dead`` and are logged without content.
 How it is built
 ---------------
 
-The table (migration ``outbox_m001_table``)::
+The table (migrations ``outbox_m001_table``, ``outbox_m002_bulk``)::
 
     outbox(id, dedupe_key UNIQUE, platform, recipient, payload, state,
            attempts, next_attempt_at, created_at, updated_at, sent_at,
-           platform_ref, last_error, uncertain)
+           platform_ref, last_error, uncertain, bulk)
     index outbox_state_next (state, next_attempt_at)
 
 - ``payload`` is the message (``reply_to_data`` JSON) sealed with the
@@ -39,6 +39,10 @@ The table (migration ``outbox_m001_table``)::
   of a worker that died.
 - ``attempts`` counts claims (a row released unsent, at shutdown or to keep
   to a rate, gives its claim back).
+- ``bulk`` is 1 for one of many messages (a broadcast and its chasers):
+  claims take every other due row first, and a worker that learns of a new
+  row mid-round gives its bulk rows back, so a safeguarding alert queued
+  behind a 2,000-person broadcast goes next, not in ten minutes.
 - ``uncertain`` is 1 when an earlier attempt may have reached the person
   although it did not report success: the process died while the row was
   ``sending`` (its lease ran out), or the platform timed out, dropped the
@@ -58,6 +62,37 @@ Claiming is a single ``UPDATE ... RETURNING`` statement, so two workers (two
 processes on one file) never claim the same row; one worker per database is
 still the intended deployment.
 
+Pacing, for a broadcast to a whole staff (2,000 people) as much as for one
+alert. Three rules, all in ``DeliveryPolicy``:
+
+- ``rate_per_second`` (default Slack 1, Teams 8): sends per second to one
+  recipient's stream (Slack allows about one message a second per channel).
+- ``platform_rate`` (default Slack 3, Teams 15 a second; a missing entry, 0 or
+  None means unlimited, as the benchmark uses): every send on a platform, all
+  recipients together, through a token bucket holding ``burst`` seconds' worth
+  (so a quiet worker sends a short burst at once). Slack's limits are per
+  method per workspace (``chat.postMessage`` bursts but expects about one a
+  second per channel, ``conversations.open`` is Tier 3, 50+ a minute); Teams
+  allows about 7 a second per conversation and 50 a second per bot. Keeping
+  under them means a 2,000-person broadcast takes 10 to 15 minutes on Slack
+  and about 2 on Teams, instead of hammering the platform into 429s.
+- A platform that answers "slow down" (a failure carrying Retry-After: Slack's
+  429, which applies to the whole workspace, or a Teams 429/503) is paused for
+  that long: the row that got it is retried after Retry-After (that claim was
+  an attempt), the rest of the batch for that platform is released unsent
+  (claims given back, not counted as attempts) and due when the pause ends,
+  and no row of that platform is claimed until then. Other platforms carry on.
+  The pause covers every workspace of the platform: with several Slack
+  workspaces one's 429 briefly holds the others too, which errs on the safe
+  side. The pause lives in the worker; a restarted worker finds the released
+  rows due at the pause's end anyway.
+
+At scale: a round claims ``batch`` rows in one statement (the index on
+``(state, next_attempt_at)``), releases in one statement, and settles each row
+with one short write (marking it sent; its lease is renewed first only when
+the claim is old enough that a send could outlive it), so delivering n rows
+costs O(n) statements, never a scan per row.
+
 Nothing here logs a message's content: log lines name the row id, the first
 part of its dedupe key (``concern``, never the reference after it) and the
 sender's short error description.
@@ -70,7 +105,7 @@ import contextlib
 import json
 import logging
 import random as _random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
@@ -154,6 +189,8 @@ class OutboxRow:
     last_error: str | None = None
     uncertain: bool = False
     """An earlier attempt may have delivered it: look before sending again."""
+    bulk: bool = False
+    """One of many (a broadcast): any other message due is sent first."""
 
 
 @dataclass
@@ -171,6 +208,13 @@ class DeliveryPolicy:
         default_factory=lambda: {"slack": 1.0, "teams": 8.0}
     )
     """Sends per second per platform and recipient stream (Slack: ~1 msg/s/channel)."""
+    platform_rate: Mapping[str, float | None] = field(
+        default_factory=lambda: {"slack": 3.0, "teams": 15.0}
+    )
+    """Sends per second per platform, all recipients together (a token bucket);
+    a missing entry, 0 or None: unlimited."""
+    burst: float = 2.0
+    """Seconds' worth of ``platform_rate`` the bucket holds when the worker is idle."""
 
     def backoff(self, failures: int) -> float:
         """The capped exponential step before the ``failures``-th retry (before jitter)."""
@@ -346,13 +390,18 @@ def _m001_table(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX outbox_state_next ON outbox (state, next_attempt_at)")
 
 
+def _m002_bulk(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE outbox ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("outbox_m001_table", _m001_table),
+    ("outbox_m002_bulk", _m002_bulk),
 )
 
 _COLUMNS = (
     "id, dedupe_key, platform, recipient, payload, state, attempts, next_attempt_at,"
-    " created_at, sent_at, platform_ref, last_error, uncertain"
+    " created_at, sent_at, platform_ref, last_error, uncertain, bulk"
 )
 UNREADABLE_RETRY = 300.0
 """Seconds before a row whose payload would not open is tried again."""
@@ -382,8 +431,12 @@ class Outbox:
         platform: str,
         recipient: str,
         message: OutgoingMessage | Reply,
+        *,
+        bulk: bool = False,
     ) -> bool:
         """Queue a message; False if ``dedupe_key`` was queued before (nothing changes).
+        ``bulk``: one of many (a broadcast, its chasers), sent after any other
+        message that is due, so a safeguarding alert never waits behind them.
 
         Safe inside the caller's ``db.atomic()``: it joins that transaction, so a
         rollback removes the row too."""
@@ -397,10 +450,10 @@ class Outbox:
         with self.db.atomic():
             cursor = self.db.execute(
                 "INSERT INTO outbox (dedupe_key, platform, recipient, payload, state, attempts,"
-                " next_attempt_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)"
+                " next_attempt_at, created_at, updated_at, bulk)"
+                " VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)"
                 " ON CONFLICT (dedupe_key) DO NOTHING",
-                [dedupe_key, platform, recipient, payload, now, now, now],
+                [dedupe_key, platform, recipient, payload, now, now, now, int(bulk)],
             )
         inserted = cursor.rowcount == 1
         if inserted:
@@ -427,10 +480,13 @@ class Outbox:
 
     # the worker's side -------------------------------------------------------------------
 
-    def claim_due(self, limit: int, lease: float = 60.0) -> list[OutboxRow]:
+    def claim_due(
+        self, limit: int, lease: float = 60.0, *, skip: Collection[str] = ()
+    ) -> list[OutboxRow]:
         """Claim up to ``limit`` rows: pending ones that are due, and sending ones
         whose lease ran out (their worker died: marked ``uncertain``). Each is set
-        to ``sending`` with a lease of ``lease`` seconds, in one statement.
+        to ``sending`` with a lease of ``lease`` seconds, in one statement. Rows
+        for the platforms in ``skip`` (paused ones) are left alone.
 
         Returns nothing while a transaction is open on this connection (see the
         module notes); a row whose payload will not open is put back for later
@@ -439,18 +495,27 @@ class Outbox:
             return []
         now = self._now()
         until = self._later(lease)
+        skipped = sorted(set(skip))
+        params: dict[str, Any] = {"now": now, "until": until, "limit": limit}
+        params.update({f"skip{n}": platform for n, platform in enumerate(skipped)})
+        not_skipped = (
+            " AND platform NOT IN (" + ", ".join(f":skip{n}" for n in range(len(skipped))) + ")"
+            if skipped
+            else ""
+        )
         with self.db.atomic():
             found = self.db.execute(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
                 " next_attempt_at = :until, updated_at = :now,"
                 " uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END"
                 " WHERE id IN (SELECT id FROM outbox WHERE state IN ('pending', 'sending')"
-                " AND next_attempt_at <= :now ORDER BY next_attempt_at, id LIMIT :limit)"
+                f" AND next_attempt_at <= :now{not_skipped}"
+                " ORDER BY bulk, next_attempt_at, id LIMIT :limit)"
                 f" RETURNING {_COLUMNS}",
-                {"now": now, "until": until, "limit": limit},
+                params,
             ).fetchall()
         rows: list[OutboxRow] = []
-        for values in sorted(found, key=lambda v: (v[7], v[0])):
+        for values in sorted(found, key=lambda v: (v[13], v[7], v[0])):
             try:
                 rows.append(self._to_row(values))
             except Exception as exc:
@@ -497,12 +562,33 @@ class Outbox:
     def release(self, id: int, delay: float = 0.0) -> None:
         """Give a claim back unsent (shutdown, or keeping to a rate): pending again,
         due in ``delay`` seconds, the claim not counted as an attempt."""
+        self.release_many([id], delay)
+
+    def release_many(self, ids: Collection[int], delay: float = 0.0) -> None:
+        """``release`` for several claims, in one statement."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return
         with self.db.atomic():
-            self.db.execute(
-                "UPDATE outbox SET state = 'pending', next_attempt_at = ?, updated_at = ?,"
-                " attempts = max(0, attempts - 1) WHERE id = ? AND state = 'sending'",
-                [self._later(delay), self._now(), id],
-            )
+            for start in range(0, len(wanted), 500):  # well under SQLite's variable limit
+                chunk = wanted[start : start + 500]
+                self.db.execute(
+                    "UPDATE outbox SET state = 'pending', next_attempt_at = ?, updated_at = ?,"
+                    " attempts = max(0, attempts - 1)"
+                    f" WHERE state = 'sending' AND id IN ({', '.join('?' * len(chunk))})",
+                    [self._later(delay), self._now(), *chunk],
+                )
+
+    def next_due(self) -> dict[str, datetime]:
+        """Platform -> when its earliest unsettled row is next due (or its lease
+        runs out); empty when nothing is waiting. For deciding when to wake."""
+        return {
+            platform: _parse(due)
+            for platform, due in self.db.execute(
+                "SELECT platform, min(next_attempt_at) FROM outbox"
+                " WHERE state IN ('pending', 'sending') GROUP BY platform"
+            ).fetchall()
+        }
 
     def mark_dead(self, id: int, error: str) -> None:
         with self.db.atomic():
@@ -549,6 +635,7 @@ class Outbox:
             ref,
             error,
             uncertain,
+            bulk,
         ) = values
         data = json.loads(self.box.open(payload, f"outbox:{key}"))
         if not isinstance(data, dict):
@@ -567,6 +654,7 @@ class Outbox:
             platform_ref=ref,
             last_error=error,
             uncertain=bool(uncertain),
+            bulk=bool(bulk),
         )
 
 
@@ -584,13 +672,18 @@ class OutboxWorker:
     repeats that until ``stop`` is set, waking early when a row is queued.
     Per row: a row marked ``uncertain`` is first looked for (``find_sent``) and
     marked sent if found; otherwise it is sent, keeping to
-    ``policy.rate_per_second`` for that platform and recipient. Success marks it
+    ``policy.rate_per_second`` for that platform and recipient and to
+    ``policy.platform_rate`` for the platform as a whole. Success marks it
     sent; a permanent failure marks it dead; anything else is retried after
     ``random() * min(max_delay, base_delay * 2**(attempts-1))`` seconds (full
     jitter), never sooner than a Retry-After, until ``give_up_after`` seconds
     from when it was queued, when it is marked dead. An exception or a hang in
     one send (bounded by ``policy.send_timeout``) counts as a retryable,
     uncertain failure of that row and never stops the loop.
+
+    A failure carrying Retry-After pauses its whole platform (see the module
+    notes): the rest of the batch for it is released unsent, and nothing of it
+    is claimed until the pause ends (``paused_until``).
 
     Stopping (``stop`` set while a batch is in hand): the send in flight is
     finished and settled, the rest of the batch is released unsent.
@@ -615,6 +708,9 @@ class OutboxWorker:
         """Set when a row is queued; ``run_forever`` (or a scheduler) waits on it."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_send: dict[tuple[str, str], datetime] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self.paused_until: dict[str, datetime] = {}
+        """Platform -> when it may be sent to again (after a Retry-After)."""
         self._unsubscribe = outbox.subscribe(self._queued)
 
     def _queued(self) -> None:
@@ -638,16 +734,39 @@ class OutboxWorker:
     async def run_once(self, stop: asyncio.Event | None = None) -> int:
         """Claim due rows and settle each; returns how many were claimed."""
         self._loop = asyncio.get_running_loop()
-        rows = self.outbox.claim_due(self.policy.batch, self.policy.lease)
+        self.wakeup.clear()  # from here on, set means "queued during this round"
+        paused = self._paused_platforms()
+        claimed_at = self.clock()
+        if paused:
+            rows = self.outbox.claim_due(self.policy.batch, self.policy.lease, skip=paused)
+        else:
+            rows = self.outbox.claim_due(self.policy.batch, self.policy.lease)
         started = self.clock()
+        released: set[int] = set()
         for index, row in enumerate(rows):
+            if row.id in released:
+                continue
             elapsed = (self.clock() - started).total_seconds()
             if (stop is not None and stop.is_set()) or elapsed > self.policy.send_timeout:
-                for rest in rows[index:]:
-                    self.outbox.release(rest.id)
+                self.outbox.release_many([r.id for r in rows[index:] if r.id not in released])
                 break
+            if row.bulk and self.wakeup.is_set():
+                # Something was queued meanwhile (it may be a safeguarding alert):
+                # give the bulk rows back so the next round claims it first.
+                bulk = [r.id for r in rows[index:] if r.bulk and r.id not in released]
+                self.outbox.release_many(bulk)
+                released.update(bulk)
+                continue
+            pause = self._pause_left(row.platform)
+            if pause > 0:
+                # The platform asked us to wait: give its rows back, due when it ends.
+                held = [r.id for r in rows[index:] if r.platform == row.platform]
+                held = [i for i in held if i not in released]
+                self.outbox.release_many(held, pause)
+                released.update(held)
+                continue
             try:
-                await self._settle(row)
+                await self._settle(row, claimed_at)
             except Exception as exc:  # a bug in one row never stops the others
                 log.error(
                     "outbox row %s (%s): unexpected %s; will retry",
@@ -658,6 +777,43 @@ class OutboxWorker:
                 with contextlib.suppress(Exception):
                     self._retry(row, SendResult(False, error=type(exc).__name__, uncertain=True))
         return len(rows)
+
+    def next_due(self) -> datetime | None:
+        """When a round would next find something to do (a row due on a platform
+        that is not paused); None when the outbox holds nothing unsettled."""
+        found = [
+            max(due, self.paused_until.get(platform, due))
+            for platform, due in self.outbox.next_due().items()
+        ]
+        return min(found) if found else None
+
+    def _paused_platforms(self) -> list[str]:
+        return [p for p in list(self.paused_until) if self._pause_left(p) > 0]
+
+    def _pause_left(self, platform: str) -> float:
+        until = self.paused_until.get(platform)
+        if until is None:
+            return 0.0
+        left = (until - self.clock()).total_seconds()
+        if left <= 0:
+            del self.paused_until[platform]
+            return 0.0
+        return left
+
+    def _pause(self, platform: str, seconds: float | None, row: OutboxRow) -> None:
+        """The platform said "slow down" (Retry-After): pause all of it."""
+        if seconds is None or seconds <= 0:
+            return
+        until = self.clock() + timedelta(seconds=seconds)
+        if until > self.paused_until.get(platform, until - timedelta(seconds=1)):
+            self.paused_until[platform] = until
+            log.info(
+                "outbox: %s asked to slow down (row %s, %s): pausing it for %.1fs",
+                platform if platform.isidentifier() else "?",
+                row.id,
+                key_kind(row.dedupe_key),
+                seconds,
+            )
 
     async def run_until_idle(self, stop: asyncio.Event | None = None) -> int:
         """``run_once`` until a round claims less than a full batch; returns the total."""
@@ -684,7 +840,16 @@ class OutboxWorker:
 
     # one row -----------------------------------------------------------------------------------
 
-    async def _settle(self, row: OutboxRow) -> None:
+    def _renew(self, row: OutboxRow, claimed_at: datetime | None) -> None:
+        """Renew the claim's lease unless it will outlast the longest possible
+        send anyway (saving a write per row in a big batch)."""
+        if claimed_at is not None:
+            ends = claimed_at + timedelta(seconds=self.policy.lease)
+            if self.clock() + timedelta(seconds=self.policy.send_timeout + 1.0) < ends:
+                return
+        self.outbox.touch(row.id, self.policy.lease)
+
+    async def _settle(self, row: OutboxRow, claimed_at: datetime | None = None) -> None:
         sender = self.senders.get(row.platform)
         if sender is None:
             log.warning(
@@ -714,7 +879,8 @@ class OutboxWorker:
                 self.outbox.mark_sent(row.id, ref)
                 return
         await self._pace(row)
-        self.outbox.touch(row.id, self.policy.lease)
+        await self._take_token(row.platform)
+        self._renew(row, claimed_at)
         try:
             async with asyncio.timeout(self.policy.send_timeout):
                 result = await sender.send(row.recipient, row.message, row.dedupe_key)
@@ -735,6 +901,7 @@ class OutboxWorker:
         elif result.permanent:
             self._dead(row, result.error or "refused")
         else:
+            self._pause(row.platform, result.retry_after, row)
             self._retry(row, result)
 
     async def _look(self, sender: Sender, row: OutboxRow) -> tuple[str | None, bool] | None:
@@ -754,6 +921,7 @@ class OutboxWorker:
         if result.permanent:
             self._dead(row, result.error or "refused")
         else:
+            self._pause(row.platform, result.retry_after, row)
             # Still unknown whether the earlier attempt arrived: keep looking first.
             self._retry(
                 row,
@@ -769,6 +937,19 @@ class OutboxWorker:
         if not rate or rate <= 0 or last is None:
             return
         wait = 1.0 / rate - (self.clock() - last).total_seconds()
+        if wait > 0:
+            await self.sleep(wait)
+
+    async def _take_token(self, platform: str) -> None:
+        """Keep to ``policy.platform_rate`` for the platform as a whole."""
+        rate = self.policy.platform_rate.get(platform)
+        if not rate or rate <= 0:
+            return
+        bucket = self._buckets.get(platform)
+        if bucket is None or bucket.rate != rate:
+            capacity = max(1.0, rate * self.policy.burst)
+            bucket = self._buckets[platform] = _Bucket(rate, capacity, capacity, self.clock())
+        wait = bucket.take(self.clock())
         if wait > 0:
             await self.sleep(wait)
 
@@ -805,6 +986,25 @@ class OutboxWorker:
             key_kind(row.dedupe_key),
             error,
         )
+
+
+@dataclass
+class _Bucket:
+    """A token bucket: ``rate`` tokens a second, holding at most ``capacity``."""
+
+    rate: float
+    capacity: float
+    tokens: float
+    at: datetime
+
+    def take(self, now: datetime) -> float:
+        """Take one token; the seconds to wait before using it (0: at once). A
+        token taken on credit leaves the bucket below zero, so waits queue up."""
+        elapsed = max(0.0, (now - self.at).total_seconds())
+        self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+        self.at = max(now, self.at)
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
 async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
