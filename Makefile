@@ -30,6 +30,8 @@ bench: $(STAMP)
 	@$(BIN)/python -m benchmarks.slack_bench
 	@echo
 	@$(BIN)/python -m benchmarks.concern_bench
+	@echo
+	@$(BIN)/python -m benchmarks.broadcast_bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
