@@ -15,6 +15,16 @@ Block Kit from ``adapters.slack.convert.render``, unfurling off, and message
 metadata ``{"event_type": "guidebot_outbox", "event_payload": {"key": <dedupe
 key>}}``. The platform ref is the message's ``ts``.
 
+Channels (the weekly HR digest): a recipient whose id starts with ``C`` or
+``G`` (``"T0123ABC:C0456DEF"``) is a channel, posted to directly with
+``chat.postMessage`` (no DM is opened) and looked up with
+``conversations.history`` on that channel. The bot must be a member of the
+channel (invite it: ``/invite @guidebot``); until it is, Slack answers
+``not_in_channel``, which is retried, so inviting it lets the message
+through. A bare channel id is accepted only with one workspace configured.
+Scopes: ``chat:write`` to post, and ``channels:history`` (public) or
+``groups:history`` (private) for ``find_sent``.
+
 Finding an earlier delivery (``find_sent``), after a crash or an uncertain
 failure: ``conversations.history`` of that DM (``include_all_metadata=true``,
 50 messages a page, at most ``HISTORY_PAGES`` pages, newest first) looking for
@@ -146,6 +156,11 @@ def parse_recipient(recipient: str) -> tuple[str | None, str]:
     return (team or None), user
 
 
+def is_channel(conversation: str) -> bool:
+    """A channel id (public ``C...`` or private ``G...``) rather than a user id."""
+    return conversation[:1] in ("C", "G")
+
+
 def _retry_after(headers: Mapping[str, Any] | None) -> float:
     if headers is None:
         return 1.0
@@ -257,7 +272,8 @@ class SlackSender:
     # the DM channel ----------------------------------------------------------------------
 
     async def _dm(self, recipient: str) -> tuple[str, str]:
-        """(token, DM channel id) for a recipient; raises DeliveryFailed."""
+        """(token, channel id) for a recipient: its DM, or the channel itself when
+        the recipient is a channel (see the module notes); raises DeliveryFailed."""
         cached = self._channels.get(recipient)
         if cached is not None:
             return cached
@@ -276,6 +292,18 @@ class SlackSender:
                     error=f"Slack workspace {_safe(team)} is not in the configuration",
                 )
             )
+        if is_channel(user):
+            if len(workspaces) != 1:
+                raise DeliveryFailed(
+                    SendResult(
+                        False,
+                        permanent=True,
+                        error="a channel needs its workspace (T...:C...) with several configured",
+                    )
+                )
+            found = (workspaces[0].bot_token.reveal(), user)
+            self._channels[recipient] = found
+            return found
         last: SendResult | None = None
         for workspace in workspaces:
             token = workspace.bot_token.reveal()
