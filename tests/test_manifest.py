@@ -19,7 +19,16 @@ SLACK_ADAPTER = ROOT / "adapters" / "slack"
 SERVER = ROOT / "adapters" / "server.py"
 URL = "https://YOUR-HOST/slack/events"
 
-SCOPES = ["app_mentions:read", "chat:write", "commands", "im:history", "im:read", "im:write"]
+SCOPES = [
+    "app_mentions:read",
+    "chat:write",
+    "commands",
+    "im:history",
+    "im:read",
+    "im:write",
+    "users:read",
+    "users:read.email",
+]
 BOT_EVENTS = ["app_home_opened", "app_mention", "message.im"]
 # The scope each registration needs, from Slack's event and command reference.
 NEEDS = {
@@ -27,6 +36,7 @@ NEEDS = {
     "message": "im:history",
     "/policy": "commands",
     "/concern": "commands",
+    "/broadcast": "commands",
 }
 
 _KEY_RE = re.compile(r"^([\w.-]+):(?: (.*))?$")
@@ -127,11 +137,13 @@ def test_the_bot_user_and_app_home(manifest: dict[str, Any]) -> None:
 
 
 def test_the_slash_commands(manifest: dict[str, Any]) -> None:
-    policy, concern = manifest["features"]["slash_commands"]
+    policy, concern, broadcast = manifest["features"]["slash_commands"]
     assert policy["command"] == "/policy"
     assert policy["usage_hint"] == "your question"
     assert concern["command"] == "/concern"
-    for command in (policy, concern):
+    assert broadcast["command"] == "/broadcast"
+    assert "status" in broadcast["usage_hint"]
+    for command in (policy, concern, broadcast):
         assert command["url"] == URL
         assert command["should_escape"] is False
         assert command["description"]
@@ -195,6 +207,8 @@ METHOD_SCOPES = {
     "users_list": "users:read",
     "users_lookupByEmail": "users:read.email",
 }
+# users:read.email only works alongside users:read (Slack's scope reference).
+SCOPE_NEEDS = {"users:read.email": "users:read"}
 
 
 def test_every_web_api_method_the_app_calls_has_its_scope(manifest: dict[str, Any]) -> None:
@@ -203,6 +217,15 @@ def test_every_web_api_method_the_app_calls_has_its_scope(manifest: dict[str, An
     assert "chat_postMessage" in called
     for method in called:
         assert METHOD_SCOPES[method] in scopes, method
+    for scope, needed in SCOPE_NEEDS.items():
+        if scope in scopes:
+            assert needed in scopes, scope
+
+
+def test_the_staff_directory_lookup_is_what_asks_for_emails(manifest: dict[str, Any]) -> None:
+    """users:read.email is there for users.lookupByEmail (the staff directory sync)."""
+    assert "users_lookupByEmail" in adapter_source()
+    assert "users:read.email" in manifest["oauth_config"]["scopes"]["bot"]
 
 
 def test_no_users_scope_unless_the_app_looks_people_up(manifest: dict[str, Any]) -> None:
@@ -216,4 +239,5 @@ def test_every_url_is_the_path_the_server_listens_on(manifest: dict[str, Any]) -
     assert f'"{path}"' in SERVER.read_text(encoding="utf-8")
     text = MANIFEST.read_text(encoding="utf-8")
     urls = re.findall(r"https?://\S+", text.split("_metadata:", 1)[1])
-    assert urls == [URL] * 4
+    assert urls == [URL] * 5
+    assert "(five places)" in text

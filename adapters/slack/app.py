@@ -28,6 +28,18 @@ request has been on its way to an ack for a few milliseconds (never held back
 more than a second). A burst of 50 requests is acknowledged before the 25
 searches it brought begin; a request arriving mid-work waits for one turn.
 
+Broadcasts (with a ``Broadcasts`` service): ``/broadcast`` opens the form
+(``adapters.slack.broadcast_views``) for a leader, straight after the ack as
+for concerns; ``/broadcast status`` shows recent broadcasts with who is
+outstanding, ephemerally; anyone else gets an ephemeral refusal and the attempt
+is recorded (``Broadcasts.author``). The form's submission is answered in its
+ack: field errors, or the form replaced by "on its way to N people" /
+"will be sent on ..." (with a copy by DM). "I have read and understood" under a
+broadcast records the acknowledgement, thanks them ephemerally and updates the
+message (``chat.update``) so the button becomes a line saying when. Leaders'
+App Home also lists recent broadcasts, "New broadcast", and "Prepare a
+broadcast" for each changed policy staff have not been told about.
+
 Workspaces. Each Slack team id in the configuration maps to one school and has
 its own bot token; ``authorize`` returns that token with the bot's user and bot
 ids from ``auth.test`` (asked once per workspace, then cached, and warmed up at
@@ -73,6 +85,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -101,10 +114,11 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.acks import AcksFirst
 from adapters.http_checks import Refused
-from adapters.slack import concern_views, convert
+from adapters.slack import broadcast_views, concern_views, convert
 from adapters.slack.verify import Clock, verify_request
-from bot import concern_form, wording
+from bot import concern_form, policy_changes, wording
 from bot.answers import Answerer
+from bot.broadcasts import MAX_AHEAD, BroadcastRefused, Broadcasts, Draft
 from bot.concerns import (
     AccessRefused,
     ConcernFormError,
@@ -114,6 +128,7 @@ from bot.concerns import (
     UnknownConcern,
 )
 from bot.config import SlackSettings, SlackWorkspace
+from bot.directory import Directory
 from bot.messages import Action, Click, FormRequest, Incoming, Reply
 from knowledge.errors import GuidebotError
 
@@ -142,6 +157,9 @@ _DSL_ACTIONS = frozenset(
     {Action.CONCERN_VIEW, Action.CONCERN_ACKNOWLEDGE, Action.CONCERN_NOTE, Action.CONCERN_CLOSE}
 )
 """The buttons on a DSL's concern alert (their value is the report's reference)."""
+
+STATUS_BROADCASTS = 5
+"""Broadcasts ``/broadcast status`` shows, newest first."""
 
 _BOLT_LOG = logging.getLogger("adapters.slack.bolt")
 _API_LOG = logging.getLogger("adapters.slack.webapi")
@@ -275,13 +293,19 @@ class SlackBot:
         client: AsyncWebClient,
         clock: Clock = time.time,
         concerns: Concerns | None = None,
+        broadcasts: Broadcasts | None = None,
+        directory: Directory | None = None,
     ) -> None:
         """``concerns``: the safeguarding reports service; without it the report
-        buttons and ``/concern`` only tell staff to speak to their DSL."""
+        buttons and ``/concern`` only tell staff to speak to their DSL.
+        ``broadcasts`` and ``directory``: leaders' broadcasts; without them
+        ``/broadcast`` only says it is not set up."""
         quiet_platform_logs()
         self.settings = settings
         self.answerer = answerer
         self.concerns = concerns
+        self.broadcasts = broadcasts
+        self.directory = directory
         self.operations = answerer.operations
         self.client = client
         self.clock = clock
@@ -472,11 +496,28 @@ class SlackBot:
             # Answered in the ack itself (errors, or the confirmation), so no ack first here.
             await self._run("concern form", lambda: self._on_concern_view(ack, body, context))
 
+        async def on_broadcast_command(
+            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+        ) -> None:
+            if self.broadcasts is None:
+                await ack(text=wording.broadcast_not_set_up())
+                return
+            await ack()
+            await self._run("broadcast command", lambda: self._on_broadcast_command(body, context))
+
+        async def on_broadcast_view(
+            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+        ) -> None:
+            # Answered in the ack itself (errors, or the confirmation), so no ack first here.
+            await self._run("broadcast form", lambda: self._on_broadcast_view(ack, body, context))
+
         app.event("message")(on_message)
         app.event("app_mention")(on_message)
         app.event("app_home_opened")(on_home)
         app.command("/policy")(on_command)
         app.command("/concern")(on_concern_command)
+        app.command("/broadcast")(on_broadcast_command)
+        app.view(broadcast_views.BROADCAST_CALLBACK)(on_broadcast_view)
         app.view(re.compile(r"^concern_(?:submit|note|close)$"))(on_concern_view)
         app.action(re.compile(r".*"))(on_action)
 
@@ -615,6 +656,12 @@ class SlackBot:
             return
         if click.action in _DSL_ACTIONS:
             await self._dsl_clicked(client, body, context, click)
+            return
+        if click.action is Action.BROADCAST_ACK:
+            await self._ack_clicked(client, body, click)
+            return
+        if click.action is Action.BROADCAST_NEW:
+            await self._new_broadcast_clicked(client, body, context, click)
             return
         if click.action is Action.ASK_QUESTION:
             reply: Reply | None = Reply(wording.ask_prompt(), kind="help")
@@ -883,6 +930,248 @@ class SlackBot:
             return
         await ack(response_action="update", view=concern_views.reply_view(reply))
 
+    # broadcasts ------------------------------------------------------------------------------
+    #
+    # Leaders only: Broadcasts.author refuses anyone else (and records the
+    # attempt). The form opens straight after the ack (a trigger lasts three
+    # seconds); its submission is answered in its ack. Log lines name error
+    # codes, never what a leader wrote.
+
+    def _form_choices(self, school: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """The school's policies as (key, title), and the directory's groups."""
+        policies = [(p.key, p.title) for p in self.answerer.kb.policies(school)]
+        groups = self.directory.groups(school) if self.directory is not None else []
+        return policies, groups
+
+    def _broadcast_modal(
+        self, context: AsyncBoltContext, draft: Draft | None = None
+    ) -> dict[str, Any]:
+        meta = self._metadata(context, _offer_ref(draft))
+        policies, groups = self._form_choices(context["school"])
+        return broadcast_views.broadcast_modal(meta, policies, groups, draft)
+
+    async def _tell(
+        self, client: AsyncWebClient, body: Mapping[str, Any], user: str, channel: str, text: str
+    ) -> None:
+        """An ephemeral notice after a slash command (the response_url where we are
+        not a member)."""
+        response_url = body.get("response_url")
+        await self._ephemeral(
+            client,
+            channel,
+            user,
+            convert.render(Reply(text, ephemeral=True, kind="notice")),
+            response_url=response_url if isinstance(response_url, str) else None,
+        )
+
+    async def _on_broadcast_command(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        """``/broadcast``: the form for a leader; ``/broadcast status``: recent
+        broadcasts; anyone else: a refusal (recorded by Broadcasts.author)."""
+        broadcasts = self.broadcasts
+        user, channel = body.get("user_id"), body.get("channel_id")
+        if broadcasts is None or not isinstance(user, str) or not isinstance(channel, str):
+            return
+        school: str = context["school"]
+        client = context.client
+        words = str(body.get("text") or "").strip().casefold().split()
+        try:
+            broadcasts.author(school, PLATFORM, user)
+        except BroadcastRefused as exc:
+            await self._tell(client, body, user, channel, str(exc))
+            return
+        if words[:1] == ["status"]:
+            async with self._turn():
+                statuses = broadcasts.recent(school, STATUS_BROADCASTS)
+            response_url = body.get("response_url")
+            await self._ephemeral(
+                client,
+                channel,
+                user,
+                broadcast_views.status_message(statuses),
+                response_url=response_url if isinstance(response_url, str) else None,
+            )
+            return
+        view = self._broadcast_modal(context)
+        if not await self._open_view(client, body, view, "broadcast form"):
+            await self._tell(client, body, user, channel, wording.broadcast_form_unavailable())
+
+    async def _new_broadcast_clicked(
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        click: Click,
+    ) -> None:
+        """ "New broadcast" / "Prepare a broadcast" (App Home, or the offer a
+        leader gets after a policy changes): the form, filled in from the
+        policy's changes when the button names one."""
+        broadcasts = self.broadcasts
+        if broadcasts is None:
+            reply = Reply(wording.broadcast_not_set_up(), ephemeral=True, kind="notice")
+            await self._notify_clicker(client, body, click, reply)
+            return
+        try:
+            broadcasts.author(click.school, PLATFORM, click.user_id)
+        except BroadcastRefused as exc:
+            await self._notify_clicker(client, body, click, Reply(str(exc), kind="notice"))
+            return
+        draft = self._offer_draft(click.school, click.value) if click.value else None
+        view = self._broadcast_modal(context, draft)
+        if not await self._open_view(client, body, view, "broadcast form"):
+            reply = Reply(wording.broadcast_form_unavailable(), ephemeral=True, kind="notice")
+            await self._notify_clicker(client, body, click, reply)
+
+    def _offer_draft(self, school: str, policy_key: str) -> Draft | None:
+        """The ready-made broadcast for a changed policy, if it is still pending."""
+        try:
+            for changes in policy_changes.pending_offers(self.answerer.kb, school):
+                if changes.policy == policy_key:
+                    return policy_changes.draft_from(changes)
+        except Exception as exc:
+            log.warning("Slack: the policy changes could not be read: %s", describe(exc))
+        return None
+
+    def _offers(self, school: str) -> list[tuple[str, str]]:
+        """(policy key, title) for each changed policy staff have not been told about."""
+        offers = policy_changes.pending_offers(self.answerer.kb, school)
+        return [(changes.policy, changes.title) for changes in offers]
+
+    async def _on_broadcast_view(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """The broadcast form submitted (``view_submission``)."""
+        view = body.get("view")
+        view = view if isinstance(view, Mapping) else {}
+        user = body.get("user")
+        user_id = user.get("id") if isinstance(user, Mapping) else None
+        meta = concern_views.read_metadata(view)
+        expected = self._metadata(context)
+        broadcasts = self.broadcasts
+        if (
+            broadcasts is None
+            or not isinstance(user_id, str)
+            or not user_id
+            or meta is None
+            or (meta.school, meta.team) != (expected.school, expected.team)
+        ):
+            log.warning("Slack: a broadcast form did not match this workspace; nothing sent")
+            await ack(
+                response_action="update",
+                view=broadcast_views.done_view(wording.broadcast_not_sent()),
+            )
+            return
+        policies, groups = self._form_choices(meta.school)
+        now = broadcasts.clock()
+        draft, errors = broadcast_views.read_broadcast(
+            view, now=now, policies={key for key, _ in policies}, groups=set(groups)
+        )
+        if draft is not None and draft.send_at is not None and draft.send_at > now + MAX_AHEAD:
+            draft, errors = None, {broadcast_views.SEND_AT: wording.broadcast_refused_time()}
+        if draft is None:
+            await ack(response_action="errors", errors=errors)
+            return
+        draft = _with_offer(draft, meta.ref)
+        try:
+            status = broadcasts.create(meta.school, PLATFORM, user_id, draft)
+        except BroadcastRefused as exc:
+            if exc.reason == "not_allowed":
+                await ack(response_action="update", view=broadcast_views.done_view(str(exc)))
+            else:  # what only the core can tell: nobody in the audience can be reached
+                await ack(response_action="errors", errors={broadcast_views.AUDIENCE: str(exc)})
+            return
+        except Exception as exc:
+            log.error("Slack: a broadcast could not be stored: %s", describe(exc))
+            await ack(
+                response_action="update",
+                view=broadcast_views.done_view(wording.broadcast_not_sent()),
+            )
+            return
+        text = broadcast_views.confirmation_text(status)
+        await ack(response_action="update", view=broadcast_views.done_view(text))
+        try:  # a copy they can keep: their DM with us
+            await self._post(context.client, user_id, convert.render(Reply(text, kind="notice")))
+        except Exception as exc:
+            log.warning(
+                "Slack: the confirmation of broadcast %s was not sent by DM: %s",
+                status.id,
+                describe(exc),
+            )
+
+    async def _ack_clicked(
+        self, client: AsyncWebClient, body: dict[str, Any], click: Click
+    ) -> None:
+        """ "I have read and understood": recorded once; the message then shows
+        when, instead of the button; a kind word only they see."""
+        broadcasts = self.broadcasts
+        if broadcasts is None:
+            reply = Reply(wording.broadcast_not_set_up(), ephemeral=True, kind="notice")
+            await self._notify_clicker(client, body, click, reply)
+            return
+        try:
+            broadcast_id = int(click.value)
+        except ValueError:
+            broadcast_id = 0
+        try:
+            async with self._turn():
+                outcome = broadcasts.acknowledge(broadcast_id, PLATFORM, click.user_id)
+                at = (
+                    broadcasts.acknowledged_at(broadcast_id, PLATFORM, click.user_id)
+                    if outcome in ("recorded", "already")
+                    else None
+                )
+        except Exception as exc:
+            log.warning("Slack: an acknowledgement was not recorded: %s", describe(exc))
+            reply = Reply(wording.broadcast_ack_failed(), ephemeral=True, kind="notice")
+            await self._notify_clicker(client, body, click, reply)
+            return
+        texts = {
+            "recorded": wording.broadcast_ack_recorded(),
+            "already": wording.broadcast_ack_already(),
+            "not_recipient": wording.broadcast_ack_not_recipient(),
+        }
+        if at is not None:
+            await self._mark_acknowledged(client, body, broadcast_views.london_time(at))
+        text = texts.get(outcome, wording.broadcast_ack_unknown())
+        await self._notify_clicker(client, body, click, Reply(text, ephemeral=True, kind="notice"))
+
+    async def _mark_acknowledged(
+        self, client: AsyncWebClient, body: Mapping[str, Any], when: str
+    ) -> None:
+        """The clicked message, its button replaced by "You confirmed ... on <when>"."""
+        container, message = body.get("container"), body.get("message")
+        if not isinstance(container, Mapping) or not isinstance(message, Mapping):
+            return
+        channel, ts = container.get("channel_id"), container.get("message_ts")
+        blocks = message.get("blocks")
+        if not isinstance(channel, str) or not isinstance(ts, str) or not isinstance(blocks, list):
+            return
+        updated = broadcast_views.acknowledged_blocks(blocks, when)
+        if updated is None:
+            return
+        text = message.get("text")
+        try:
+            await client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=text if isinstance(text, str) else "",
+                blocks=updated,
+            )
+        except Exception as exc:
+            log.info("Slack: an acknowledged broadcast was not updated: %s", describe(exc))
+
+    def _leader_home(self, school: str, user: str) -> list[dict[str, Any]]:
+        """A leader's part of App Home (empty for everyone else)."""
+        broadcasts = self.broadcasts
+        if broadcasts is None or not broadcasts.can_broadcast(school, PLATFORM, user):
+            return []
+        try:
+            statuses = broadcasts.recent(school, broadcast_views.MAX_HOME_BROADCASTS)
+            offers = self._offers(school)
+        except Exception as exc:
+            log.warning("Slack: the broadcasts for App Home could not be read: %s", describe(exc))
+            statuses, offers = [], []
+        return broadcast_views.home_section(statuses, offers)
+
     # App Home ----------------------------------------------------------------------------
 
     async def _on_home(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -898,9 +1187,29 @@ class SlackBot:
         async def publish() -> None:
             async with self._turn():
                 recent = self.operations.recent_questions(PLATFORM, user)
-            await client.views_publish(user_id=user, view=convert.home_view(school.name, recent))
+                section = self._leader_home(school.slug, user)
+            view = convert.home_view(school.name, recent)
+            if section:
+                view = broadcast_views.with_broadcasts(view, section)
+            await client.views_publish(user_id=user, view=view)
 
         await self._once(body, publish)
+
+
+def _offer_ref(draft: Draft | None) -> str:
+    """What the form carries to say it was made from a policy-change offer:
+    ``v<version>:<policy key>`` (the offer then stops being pending)."""
+    if draft is None or draft.from_policy_version is None or not draft.policy:
+        return ""
+    return f"v{draft.from_policy_version}:{draft.policy}"
+
+
+def _with_offer(draft: Draft, ref: str) -> Draft:
+    """The submitted draft, marked as made from the offer when it still links that policy."""
+    version, _, policy = ref.removeprefix("v").partition(":")
+    if not version.isdigit() or not policy or draft.policy != policy:
+        return draft
+    return dataclasses.replace(draft, from_policy_version=int(version))
 
 
 def _thread_of(body: Mapping[str, Any]) -> str | None:

@@ -53,6 +53,23 @@ for a note or the outcome. Every such card goes to the person's 1:1 chat with
 the bot, never a channel; asked from a channel, the channel is only told to
 look there.
 
+Broadcasts (with a ``Broadcasts`` service): a leader typing "broadcast" (or
+"/broadcast") in their 1:1 chat gets the form card
+(``adapters.teams.broadcast_cards``), "broadcast status" the status card
+(counts, who is outstanding, "New broadcast" and "Prepare a broadcast" for
+each changed policy); anyone else a refusal, and the attempt is recorded
+(``Broadcasts.author``). Asked in a channel, the channel is told to use the
+1:1 chat. A submission (``action: "broadcast_submit"``) goes to
+``Broadcasts.create`` once per form (a one-time id, as for concerns); "I have
+read and understood" under a broadcast to ``Broadcasts.acknowledge``.
+
+The staff directory learns Teams users by email: when someone whose object id
+the directory does not know writes to the bot (at a school with a staff list
+still missing Teams ids), their email is fetched
+(``TeamsInfo.get_member``: ``email``, else ``userPrincipalName``) and
+``Directory.link`` records it, at most once per person per process, within
+``LINK_TIMEOUT``; a failure is logged (its type only) and never stops the answer.
+
 Conversation references, so later features can message people proactively,
 are stored for every authenticated activity from a known tenant, before it is
 handled (``TurnContext.get_conversation_reference`` as JSON, with no
@@ -95,10 +112,11 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext  # type: ignore[import-untyped]
+from botbuilder.core.teams import TeamsInfo  # type: ignore[import-untyped]
 from botbuilder.integration.aiohttp import CloudAdapter  # type: ignore[import-untyped]
 from botbuilder.schema import (  # type: ignore[import-untyped]
     Activity,
@@ -111,7 +129,7 @@ from botbuilder.schema import (  # type: ignore[import-untyped]
 
 from adapters.acks import AcksFirst
 from adapters.http_checks import Refused, read_limited
-from adapters.teams import concern_cards, convert
+from adapters.teams import broadcast_cards, concern_cards, convert
 from adapters.teams.auth import (
     Authenticator,
     KeysUnavailable,
@@ -128,8 +146,9 @@ from adapters.teams.delivery import (
     prepare_client,
 )
 from adapters.textfit import payload_text
-from bot import wording
+from bot import policy_changes, wording
 from bot.answers import Answerer, Delivery
+from bot.broadcasts import MAX_AHEAD, BroadcastRefused, Broadcasts, Draft
 from bot.concerns import (
     AccessRefused,
     ConcernFormError,
@@ -139,6 +158,7 @@ from bot.concerns import (
     UnknownConcern,
 )
 from bot.config import TeamsSettings
+from bot.directory import Directory
 from bot.messages import Action, Click, FormRequest, Incoming, Reply
 from bot.storage import Operations
 
@@ -172,6 +192,10 @@ _DSL_ACTIONS = frozenset(
 """The buttons on a DSL's concern alert (their value is the report's reference)."""
 SENT_FORMS_KEPT = 24 * 3600.0
 """Seconds a sent form's id is remembered, so pressing its button again sends nothing."""
+LINK_TIMEOUT = 5.0
+"""Seconds the email lookup for the staff directory may take before the answer goes on."""
+STATUS_BROADCASTS = 5
+"""Broadcasts "broadcast status" shows, newest first."""
 
 
 def quiet_platform_logs() -> None:
@@ -247,13 +271,21 @@ class TeamsBot:
         authenticator: Authenticator,
         delivery: DeliveryPolicy | None = None,
         concerns: Concerns | None = None,
+        broadcasts: Broadcasts | None = None,
+        directory: Directory | None = None,
     ) -> None:
         """``concerns``: the safeguarding reports service; without it the report
-        button and "report a concern" only tell staff to speak to their DSL."""
+        button and "report a concern" only tell staff to speak to their DSL.
+        ``broadcasts``: leaders' broadcasts; ``directory``: the staff directory,
+        which learns people's Teams ids from their email (both optional)."""
         quiet_platform_logs()
         self.settings = settings
         self.answerer = answerer
         self.concerns = concerns
+        self.broadcasts = broadcasts
+        self.directory = directory
+        self._sent_broadcasts: dict[tuple[str, str], float] = {}
+        self._link_tried: set[tuple[str, str]] = set()
         self._sent_forms: dict[tuple[str, str], tuple[float, str]] = {}
         self.operations: Operations = answerer.operations
         self.adapter = adapter
@@ -557,6 +589,12 @@ class TeamsBot:
             raise failure
 
     async def click(self, turn_context: TurnContext, click: Click) -> None:
+        if click.action is Action.BROADCAST_ACK:
+            await self._ack_clicked(turn_context, click)
+            return
+        if click.action is Action.BROADCAST_NEW:
+            await self._new_broadcast_clicked(turn_context, click)
+            return
         if self.concerns is not None and click.action is Action.REPORT_CONCERN:
             await self._report_clicked(turn_context, click)
             return
@@ -731,6 +769,212 @@ class TeamsBot:
             return concern_cards.notice_card(wording.concern_action_failed())
         return convert.render(reply)
 
+    # broadcasts ---------------------------------------------------------------------------------
+    #
+    # Leaders only: Broadcasts.author refuses anyone else (and records the
+    # attempt). Broadcast cards live in the leader's 1:1 chat with the bot.
+    # Log lines name error types, never what anyone wrote.
+
+    def _form_choices(self, school: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """The school's policies as (key, title), and the directory's groups."""
+        policies = [(p.key, p.title) for p in self.answerer.kb.policies(school)]
+        groups = self.directory.groups(school) if self.directory is not None else []
+        return policies, groups
+
+    def _new_broadcast_form(self, school: str, draft: Draft | None = None) -> dict[str, Any]:
+        policies, groups = self._form_choices(school)
+        return broadcast_cards.broadcast_form(
+            secrets.token_urlsafe(12), policies, groups, draft=draft, offer=_offer_ref(draft)
+        )
+
+    def _offer_draft(self, school: str, policy_key: str) -> Draft | None:
+        """The ready-made broadcast for a changed policy, if it is still pending."""
+        try:
+            for changes in policy_changes.pending_offers(self.answerer.kb, school):
+                if changes.policy == policy_key:
+                    return policy_changes.draft_from(changes)
+        except Exception as exc:
+            log.warning("Teams: the policy changes could not be read: %s", describe(exc))
+        return None
+
+    def _status_card(self, broadcasts: Broadcasts, school: str) -> dict[str, Any]:
+        statuses = broadcasts.recent(school, STATUS_BROADCASTS)
+        try:
+            offers = [
+                (c.policy, c.title) for c in policy_changes.pending_offers(self.answerer.kb, school)
+            ]
+        except Exception as exc:
+            log.warning("Teams: the policy changes could not be read: %s", describe(exc))
+            offers = []
+        return broadcast_cards.status_card(statuses, offers)
+
+    async def _send_card(self, turn_context: TurnContext, card: dict[str, Any], what: str) -> None:
+        summary = str(card.get("fallbackText") or what)
+        await self.send(turn_context, card_activity(card, summary), what)
+
+    async def broadcast_command(
+        self, turn_context: TurnContext, incoming: Incoming, command: Literal["form", "status"]
+    ) -> None:
+        """ "broadcast" / "broadcast status" typed to the bot."""
+        broadcasts = self.broadcasts
+        if broadcasts is None:
+            return
+        if incoming.kind != "direct":
+            notice = Reply(wording.broadcast_use_private_chat(), kind="notice")
+            await self.reply(turn_context, notice, "notice")
+            return
+        try:
+            async with self._turn():
+                broadcasts.author(incoming.school, PLATFORM, incoming.user_id)
+                if command == "status":
+                    card = self._status_card(broadcasts, incoming.school)
+                else:
+                    card = self._new_broadcast_form(incoming.school)
+        except BroadcastRefused as exc:
+            await self.reply(turn_context, Reply(str(exc), kind="notice"), "notice")
+            return
+        await self._send_card(turn_context, card, f"broadcast {command}")
+
+    async def _new_broadcast_clicked(self, turn_context: TurnContext, click: Click) -> None:
+        """ "New broadcast" / "Prepare a broadcast": the form, filled in from the
+        policy's changes when the button names one."""
+        broadcasts = self.broadcasts
+        if broadcasts is None:
+            await self.reply(turn_context, Reply(wording.broadcast_not_set_up()), "notice")
+            return
+        try:
+            async with self._turn():
+                broadcasts.author(click.school, PLATFORM, click.user_id)
+                draft = self._offer_draft(click.school, click.value) if click.value else None
+                card = self._new_broadcast_form(click.school, draft)
+        except BroadcastRefused as exc:
+            await self.reply(turn_context, Reply(str(exc), kind="notice"), "notice")
+            return
+        await self._send_card(turn_context, card, "broadcast form")
+
+    async def broadcast_submitted(self, turn_context: TurnContext, data: Mapping[str, Any]) -> None:
+        """The broadcast form sent from its card: created once per form."""
+        payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
+        school: str = turn_context.turn_state[SCHOOL_KEY]
+        user_id = user_key(payload)
+        broadcasts = self.broadcasts
+        if broadcasts is None or user_id is None:
+            await self.reply(turn_context, Reply(wording.broadcast_not_set_up()), "notice")
+            return
+        card = await self._submit_broadcast(broadcasts, school, user_id, data)
+        await self._send_card(turn_context, card, "broadcast")
+
+    async def _submit_broadcast(
+        self, broadcasts: Broadcasts, school: str, user_id: str, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        form_id = broadcast_cards.token(data) or secrets.token_urlsafe(12)
+        offer = broadcast_cards.offer_of(data)
+        async with self._turn():
+            policies, groups = self._form_choices(school)
+        now = broadcasts.clock()
+        draft, errors = broadcast_cards.read_broadcast(
+            data, now=now, policies={key for key, _ in policies}, groups=set(groups)
+        )
+        if draft is not None and draft.send_at is not None and draft.send_at > now + MAX_AHEAD:
+            draft, errors = None, {broadcast_cards.SEND_ON: wording.broadcast_refused_time()}
+
+        def again(problems: Mapping[str, str]) -> dict[str, Any]:
+            return broadcast_cards.broadcast_form(
+                form_id, policies, groups, values=data, errors=problems, offer=offer
+            )
+
+        if draft is None:
+            return again(errors)
+        draft = _with_offer(draft, offer)
+        sent = (user_id.lower(), form_id)
+        moment = time.monotonic()
+        for old in [k for k, at in self._sent_broadcasts.items() if moment - at > SENT_FORMS_KEPT]:
+            del self._sent_broadcasts[old]
+        async with self._turn():
+            # Checked and recorded with no await between: a second press of the
+            # same card's button is never a second broadcast.
+            if sent in self._sent_broadcasts:
+                return concern_cards.notice_card(wording.broadcast_form_already_sent())
+            try:
+                status = broadcasts.create(school, PLATFORM, user_id, draft)
+            except BroadcastRefused as exc:
+                if exc.reason == "not_allowed":
+                    return concern_cards.notice_card(str(exc))
+                return again({broadcast_cards.AUDIENCE: str(exc)})
+            except Exception as exc:
+                log.error("Teams: a broadcast could not be stored: %s", describe(exc))
+                return concern_cards.notice_card(wording.broadcast_not_sent())
+            self._sent_broadcasts[sent] = moment
+        return concern_cards.notice_card(broadcast_cards.confirmation_text(status))
+
+    async def _ack_clicked(self, turn_context: TurnContext, click: Click) -> None:
+        """ "I have read and understood": recorded once, with a kind word back."""
+        broadcasts = self.broadcasts
+        if broadcasts is None:
+            await self.reply(turn_context, Reply(wording.broadcast_not_set_up()), "notice")
+            return
+        try:
+            broadcast_id = int(click.value)
+        except ValueError:
+            broadcast_id = 0
+        texts = {
+            "recorded": wording.broadcast_ack_recorded(),
+            "already": wording.broadcast_ack_already(),
+            "not_recipient": wording.broadcast_ack_not_recipient(),
+        }
+        try:
+            async with self._turn():
+                outcome = broadcasts.acknowledge(broadcast_id, PLATFORM, click.user_id)
+            text = texts.get(outcome, wording.broadcast_ack_unknown())
+        except Exception as exc:
+            log.warning("Teams: an acknowledgement was not recorded: %s", describe(exc))
+            text = wording.broadcast_ack_failed()
+        await self.reply(turn_context, Reply(text, kind="notice"), "notice")
+
+    # the staff directory -------------------------------------------------------------------------
+
+    async def link_email(self, turn_context: TurnContext) -> None:
+        """Someone the directory has no Teams id for: fetch their email and link
+        them (once per person per process; never stops the answer)."""
+        directory = self.directory
+        payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
+        school: str = turn_context.turn_state[SCHOOL_KEY]
+        sender = payload.get("from")
+        aad, member_id = payload_text(sender, "aadObjectId"), payload_text(sender, "id")
+        if directory is None or not aad or not member_id or not _GUID.match(aad):
+            return
+        tried = (school, aad.lower())
+        if tried in self._link_tried:
+            return
+        self._link_tried.add(tried)
+        async with self._turn():
+            known = directory.by_platform(school, PLATFORM, aad) is not None
+            # A school with no staff list yet has nobody to link them to.
+            listed = bool(directory.unresolved(school, PLATFORM))
+        if known or not listed:
+            return
+        try:
+            async with asyncio.timeout(LINK_TIMEOUT):
+                member = await TeamsInfo.get_member(turn_context, member_id)
+        except Exception as exc:
+            log.warning(
+                "Teams: an email for the staff directory was not fetched: %s", describe(exc)
+            )
+            return
+        email = getattr(member, "email", None) or getattr(member, "user_principal_name", None)
+        if not isinstance(email, str) or "@" not in email:
+            log.info("Teams: a member has no email to match in the staff directory")
+            return
+        try:
+            async with self._turn():
+                linked = directory.link(school, PLATFORM, aad, email)
+        except Exception as exc:
+            log.warning("Teams: a member was not linked in the staff directory: %s", describe(exc))
+            return
+        log.info(
+            "Teams: a member %s", "was linked in the staff directory" if linked else "is not in it"
+        )
+
     async def welcome(self, turn_context: TurnContext) -> None:
         """The welcome card, once per conversation within ``WELCOME_WINDOW``."""
         payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
@@ -785,6 +1029,8 @@ class GuidebotHandler(ActivityHandler):  # type: ignore[misc]
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         payload = turn_context.turn_state[RAW_KEY]
         school = turn_context.turn_state[SCHOOL_KEY]
+        if self.bot.directory is not None and not _from_a_bot(payload):
+            await self.bot.link_email(turn_context)
         data = payload.get("value")
         if (
             isinstance(data, Mapping)
@@ -793,12 +1039,23 @@ class GuidebotHandler(ActivityHandler):  # type: ignore[misc]
         ):
             await self.bot.concern_submitted(turn_context, data)
             return
+        if (
+            isinstance(data, Mapping)
+            and data.get("action") == broadcast_cards.BROADCAST_SUBMIT
+            and not _from_a_bot(payload)
+        ):
+            await self.bot.broadcast_submitted(turn_context, data)
+            return
         click = convert.to_click(payload, school)
         if click is not None:
             await self.bot.click(turn_context, click)
             return
         incoming = convert.to_incoming(payload, school)
         if incoming is not None:
+            command = broadcast_command(incoming.text)
+            if self.bot.broadcasts is not None and command is not None:
+                await self.bot.broadcast_command(turn_context, incoming, command)
+                return
             await self.bot.answer(turn_context, incoming)
 
     async def on_members_added_activity(
@@ -820,6 +1077,36 @@ class GuidebotHandler(ActivityHandler):  # type: ignore[misc]
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
         if turn_context.activity.action == "remove":  # not "remove-upgrade"
             await self.bot.forget(turn_context)
+
+
+_BROADCAST_WORDS = {
+    ("broadcast",): "form",
+    ("new", "broadcast"): "form",
+    ("broadcast", "status"): "status",
+}
+
+
+def broadcast_command(text: str) -> Literal["form", "status"] | None:
+    """ "broadcast" (or "/broadcast") asks for the form, "broadcast status" for the status."""
+    words = tuple(text.casefold().removeprefix("/").replace("/", " ").split())
+    found = _BROADCAST_WORDS.get(words)
+    return "form" if found == "form" else "status" if found == "status" else None
+
+
+def _offer_ref(draft: Draft | None) -> str:
+    """What the form carries to say it was made from a policy-change offer:
+    ``v<version>:<policy key>`` (the offer then stops being pending)."""
+    if draft is None or draft.from_policy_version is None or not draft.policy:
+        return ""
+    return f"v{draft.from_policy_version}:{draft.policy}"
+
+
+def _with_offer(draft: Draft, ref: str) -> Draft:
+    """The submitted draft, marked as made from the offer when it still links that policy."""
+    version, _, policy = ref.removeprefix("v").partition(":")
+    if not version.isdigit() or not policy or draft.policy != policy:
+        return draft
+    return dataclasses.replace(draft, from_policy_version=int(version))
 
 
 def _is_report_command(reply: Reply) -> bool:

@@ -149,6 +149,9 @@ ELEMENTS: dict[str, dict[str, Any]] = {
         "valueOn": str,
         "wrap": bool,
     },
+    # For the broadcast form's "send at" (YYYY-MM-DD and HH:MM, as the schema says).
+    "Input.Date": {**INPUT_COMMON, "value": str, "min": str, "max": str, "placeholder": str},
+    "Input.Time": {**INPUT_COMMON, "value": str, "min": str, "max": str, "placeholder": str},
 }
 REQUIRED = {
     "TextBlock": ("text",),
@@ -160,6 +163,8 @@ REQUIRED = {
     "Input.Text": ("id",),
     "Input.ChoiceSet": ("id", "choices"),
     "Input.Toggle": ("id", "title"),
+    "Input.Date": ("id",),
+    "Input.Time": ("id",),
 }
 BODY_TYPES = frozenset(ELEMENTS) - {"Column"}
 """What may stand in a body or a container's items: a Column only in a ColumnSet,

@@ -4,8 +4,9 @@ Point the real ``AsyncWebClient`` at ``standin.api_url``
 (``http://127.0.0.1:<port>/api/``). Every call is recorded (method, parsed
 params or JSON, headers, arrival time and what was answered) and answered the
 way Slack answers: ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
-``views.publish``, ``views.open``, ``views.update``, ``users.info`` and
-``apps.connections.open``; any other
+``views.publish``, ``views.open``, ``views.update``, ``users.info``,
+``users.lookupByEmail`` (from ``users_by_email``), ``chat.update`` (of a kept
+message) and ``apps.connections.open``; any other
 method gets ``unknown_method``. A method can be made to misbehave a given
 number of times: 429 with ``Retry-After``, a 5xx, an ``ok: false`` error, or a
 hang (no answer for a while; released at once when the stand-in closes).
@@ -24,7 +25,7 @@ Slack posts a message and the answer is lost. ``chaos(rate, seed=...)`` fails
 a random share of calls in random ways (429, 500, a hang past the client's
 timeout, each with or without the message having been posted), for the
 benchmark. ``hold_posts(accept=...)`` holds only ``chat.postMessage`` until
-``release_posts()``.
+``release_posts()``. ``throttle_every(10)`` answers 429 to every tenth call.
 
 For Socket Mode, ``apps.connections.open`` returns a ``ws://`` URL served here;
 ``push`` sends an envelope down the websocket and ``wait_ack`` waits for the
@@ -127,8 +128,11 @@ class SlackStandIn:
         self._runner: web.AppRunner | None = None
         self.messages: dict[str, list[dict[str, Any]]] = {}
         """Channel id -> the messages posted there (oldest first), metadata included."""
+        self.users_by_email: dict[str, str] = {}
+        """For ``users.lookupByEmail``: email (any case) -> user id; others ``users_not_found``."""
         self._trouble: _Trouble | None = None
         self._chaos: _Chaos | None = None
+        self._every: _Every | None = None
         self._recovered = asyncio.Event()
         self._held_posts: _Trouble | None = None
         self._posts_released = asyncio.Event()
@@ -326,6 +330,15 @@ class SlackStandIn:
                 if isinstance(view, str):
                     view = json.loads(view)
                 return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **view}}
+            case "users.lookupByEmail":
+                wanted = str(params.get("email") or "").casefold()
+                found = {k.casefold(): v for k, v in self.users_by_email.items()}.get(wanted)
+                if found is None:
+                    return {"ok": False, "error": "users_not_found"}
+                profile = {"email": params.get("email"), "real_name": "Staff Member"}
+                return {"ok": True, "user": {"id": found, "team_id": team, "profile": profile}}
+            case "chat.update":
+                return self._update(params)
             case "users.info":
                 user = params.get("user", "U0")
                 return {
@@ -406,6 +419,17 @@ class SlackStandIn:
         }
         self.messages.setdefault(channel, []).append(message)
 
+    def _update(self, params: dict[str, Any]) -> dict[str, Any]:
+        """chat.update: the message at ``ts`` in ``channel`` gets the new text and blocks."""
+        channel, ts = self._dm_channel(params.get("channel")), params.get("ts")
+        for message in self.messages.get(channel, []):
+            if message["ts"] == ts:
+                blocks = params.get("blocks")
+                message["blocks"] = json.loads(blocks) if isinstance(blocks, str) else blocks
+                message["text"] = params.get("text", message["text"])
+                return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
+        return {"ok": False, "error": "message_not_found"}
+
     def posted(self, key: str | None = None) -> list[dict[str, Any]]:
         """Every message posted (in any channel), or those carrying outbox ``key``."""
         found = [m for messages in self.messages.values() for m in messages]
@@ -458,6 +482,7 @@ class SlackStandIn:
         """End an outage or chaos; held calls are answered (503) at once."""
         self._trouble = None
         self._chaos = None
+        self._every = None
         self._recovered.set()
 
     def chaos(
@@ -473,6 +498,13 @@ class SlackStandIn:
         a failed chat.postMessage is carried out first half of the time."""
         self._recovered.clear()
         self._chaos = _Chaos(rate, random.Random(seed), hang, methods)
+
+    def throttle_every(
+        self, n: int, *, retry_after: int = 1, methods: tuple[str, ...] | None = None
+    ) -> None:
+        """Answer 429 (``Retry-After: retry_after``) to every ``n``-th call (of
+        ``methods``, default all), deterministically, until ``recover()``."""
+        self._every = _Every(n, retry_after, methods)
 
     def hold_posts(self, *, accept: bool = False) -> None:
         """Hold every chat.postMessage unanswered until ``release_posts()`` (or
@@ -494,6 +526,9 @@ class SlackStandIn:
         chaos = self._chaos
         if trouble is None and chaos is not None and chaos.applies(call.method):
             trouble = chaos.pick()
+        every = self._every
+        if trouble is None and every is not None and every.applies(call.method):
+            trouble = _Trouble(429, every.retry_after, False)
         if trouble is None:
             return None
         if trouble.accept and call.method == "chat.postMessage":
@@ -542,6 +577,20 @@ class _Chaos:
         if kind == "500":
             return _Trouble(500, None, accept)
         return _Trouble(504, None, accept, hang=self.hang)
+
+
+@dataclass
+class _Every:
+    n: int
+    retry_after: int
+    methods: tuple[str, ...] | None
+    seen: int = 0
+
+    def applies(self, method: str) -> bool:
+        if self.methods is not None and method not in self.methods:
+            return False
+        self.seen += 1
+        return self.seen % self.n == 0
 
 
 async def _first_set(events: tuple[asyncio.Event, ...], timeout: float | None) -> None:

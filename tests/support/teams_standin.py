@@ -12,6 +12,8 @@
   ``Retry-After``, 412, 502, 504, 403, 500...). ``outage(status)`` fails every
   activity post until ``recover()``; ``outage(None)`` holds them unanswered
   until then and answers them 504, undelivered.
+- ``GET /v3/conversations/{id}/members/{userId}`` (``TeamsInfo.get_member``):
+  the member from ``members`` (with their email), else 404; recorded as "member".
 - ``GET /.well-known/openidconfiguration`` (issuer ``https://api.botframework.com``,
   ``jwks_uri`` pointing at ``/keys``) and ``GET /keys``: the JWKS with the test
   session's RSA key, endorsed for ``msteams`` as the Bot Framework's keys are.
@@ -125,6 +127,12 @@ class TeamsStandIn:
         self._outage: _Fault | None = None
         self._dropping = False
         self._recovered = asyncio.Event()
+        self.members: dict[str, dict[str, Any]] = {}
+        """For ``GET /v3/conversations/{id}/members/{userId}``: a member's Teams id
+        or Entra object id -> what Teams answers (``id``, ``name``, ``aadObjectId``,
+        ``email``, ``userPrincipalName``...); anyone else gets 404."""
+        self.member_status: int | None = None
+        """When set, every member lookup answers this status (e.g. 500, 429)."""
         self.port = 0
 
     async def start(self) -> TeamsStandIn:
@@ -134,6 +142,7 @@ class TeamsStandIn:
         )
         app.router.add_post("/v3/conversations/{conversation}/activities", self._activity)
         app.router.add_post("/v3/conversations", self._create)
+        app.router.add_get("/v3/conversations/{conversation}/members/{member}", self._member)
         app.router.add_get("/.well-known/openidconfiguration", self._openid)
         app.router.add_get("/keys", self._keys)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
@@ -292,6 +301,26 @@ class TeamsStandIn:
             {"id": f"a:standin-conversation-{number}", "activityId": f"1:standin-{number}"},
             status=201,
         )
+
+    async def _member(self, request: web.Request) -> web.Response:
+        call = Call(
+            path=request.path,
+            kind="member",
+            conversation_id=request.match_info["conversation"],
+            activity_id=None,
+            body={"member": request.match_info["member"]},
+            authorization=request.headers.get("Authorization"),
+            at=time.monotonic(),
+            headers=dict(request.headers),
+        )
+        self.calls.append(call)
+        found = self.members.get(request.match_info["member"])
+        call.status = self.member_status or (200 if found is not None else 404)
+        await self._notify()
+        if call.status != 200 or found is None:
+            error = {"code": "MemberNotFoundInConversation", "message": "not found"}
+            return web.json_response({"error": error}, status=call.status)
+        return web.json_response(found)
 
     # the signing keys --------------------------------------------------------------------------
 
