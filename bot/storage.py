@@ -81,14 +81,28 @@ def _m002_conversation_references(db: sqlite_utils.Database) -> None:
     db.table("conversation_references").create_index(["school"])
 
 
+def _m003_teams_keys_lower_case(db: sqlite_utils.Database) -> None:
+    """Teams references were stored under the object id as the activity spelt it."""
+    db.execute(
+        "UPDATE OR IGNORE conversation_references SET key = lower(key) WHERE platform = 'teams'"
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("bot_m001_conversations", _m001_conversations),
     ("bot_m002_conversation_references", _m002_conversation_references),
+    ("bot_m003_teams_keys_lower_case", _m003_teams_keys_lower_case),
 )
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _reference_key(platform: str, key: str) -> str:
+    """Teams object ids are GUIDs, written in either case by different sources
+    (activities, the directory, settings): stored and looked up in lower case."""
+    return key.lower() if platform == "teams" else key
 
 
 @dataclass(frozen=True)
@@ -237,7 +251,7 @@ class Operations:
             {
                 "platform": platform,
                 "scope": scope,
-                "key": key,
+                "key": _reference_key(platform, key),
                 "school": school,
                 "tenant_id": tenant_id,
                 "conversation_id": conversation_id,
@@ -254,7 +268,7 @@ class Operations:
             "SELECT platform, scope, key, school, tenant_id, conversation_id, service_url,"
             " reference, updated_at, unreachable_since FROM conversation_references"
             " WHERE platform = ? AND scope = ? AND key = ?",
-            [platform, scope, key],
+            [platform, scope, _reference_key(platform, key)],
         ).fetchone()
         return ConversationReference(*row) if row else None
 
@@ -264,7 +278,7 @@ class Operations:
             self.db.execute(
                 "UPDATE conversation_references SET unreachable_since = ?"
                 " WHERE platform = ? AND scope = ? AND key = ? AND unreachable_since IS NULL",
-                [self._stamp(), platform, scope, key],
+                [self._stamp(), platform, scope, _reference_key(platform, key)],
             )
 
     # feedback --------------------------------------------------------------------

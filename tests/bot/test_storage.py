@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from bot.storage import MIGRATIONS, WITHHELD, Operations
 from knowledge.store import KnowledgeBase
@@ -266,3 +267,19 @@ async def test_handle_once_runs_a_delivery_once_and_again_only_after_a_failure(
     assert await ops.handle_once("slack", "Ev2", stale, work) is True  # failed: handled again
     assert await ops.handle_once("slack", "Ev2", stale, work) is False
     assert runs == ["run", "broken", "run"]
+
+
+def test_a_teams_reference_is_found_whatever_the_case_of_the_object_id(tmp_path: Path) -> None:
+    """Activities, settings and the staff directory spell the same GUID differently."""
+    db = sqlite_utils.Database(tmp_path / "ops.db")
+    ops = Operations(db)
+    guid = "6F1C2D3E-4A5B-4C6D-8E9F-0A1B2C3D4E5F"
+    ops.remember_conversation("teams", "user", guid, "st-annes", "a:1", "{}")
+    found = ops.conversation("teams", "user", guid.lower())
+    assert found is not None and found.conversation_id == "a:1"
+    ops.mark_unreachable("teams", "user", guid.lower())
+    again = ops.conversation("teams", "user", guid)
+    assert again is not None and again.unreachable_since is not None
+    # Slack ids are case-sensitive and left alone.
+    ops.remember_conversation("slack", "user", "U0ABC", "st-annes", "D1", "{}")
+    assert ops.conversation("slack", "user", "u0abc") is None
