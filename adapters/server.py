@@ -25,12 +25,16 @@ once when a row is queued, else every ``OUTBOX_POLL`` seconds), through a
 ``SlackSender`` and/or a ``TeamsSender`` for the platforms configured. The
 outbox seals what it stores with the installation's key, so the server
 refuses to start without ``GUIDEBOT_SECRET_KEY`` (a ``ConfigError`` naming it,
-before anything is opened or bound). A second loop runs the ``sweep`` given to
-``build_app`` (the safeguarding escalation sweep, ``Concerns.escalate_due``)
-(or set as ``app[SWEEP_KEY]`` before the app starts) every ``sweep_interval``
-seconds. Both stop at shutdown after the send in hand
-(bounded by ``OUTBOX_STOP_TIMEOUT``; a send cut off there is found again by the
-next start, see ``bot.outbox``).
+before anything is opened or bound). The scheduler (``bot.scheduler``,
+APScheduler under a database lease, ``app[SCHEDULER_KEY]``) runs the timed
+sweeps: the ``sweep`` given to ``build_app`` (the safeguarding escalation
+sweep, ``Concerns.escalate_due``; or set as ``app[SWEEP_KEY]`` before the app
+starts) every ``sweep_interval`` seconds, broadcasts due and their chasers,
+review and training reminders and the weekly digest. With two server
+processes on one database only the lease holder runs them (``/healthz``
+``scheduler``: "running" or "standby"). Both stop at shutdown after the send
+or sweep in hand (bounded by ``OUTBOX_STOP_TIMEOUT``; a send cut off there is
+found again by the next start, see ``bot.outbox``).
 
 ``serve`` runs until SIGINT or SIGTERM, then stops taking requests, lets the
 outbox finish the send in hand, cancels the work in hand (each unfinished
@@ -62,7 +66,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.http_checks import MAX_BODY_BYTES
 from adapters.scheduler import run_every
 from adapters.slack.app import SlackBot, make_web_client
-from adapters.slack.sender import SlackSender, make_sender_client
+from adapters.slack.directory_sync import sync_all
+from adapters.slack.sender import SlackSender, make_sender_client, slack_recipient
 from adapters.slack.socket import SocketTransport
 from adapters.slack.verify import Clock
 from adapters.teams.app import TeamsBot
@@ -77,12 +82,21 @@ from adapters.teams.auth import (
 from adapters.teams.delivery import DeliveryPolicy
 from adapters.teams.sender import TeamsSender
 from bot.answers import Answerer
+from bot.broadcasts import Broadcasts
 from bot.concerns import Concerns
-from bot.config import Settings, TeamsSettings
+from bot.config import ConfigError, Settings, TeamsSettings
 from bot.crypto import SecretBox
+from bot.digest import Digests
+from bot.directory import Directory
+from bot.logs import REQUEST_ID_HEADER, clean_request_id, request_id
 from bot.outbox import DeliveryPolicy as OutboxPolicy
 from bot.outbox import Outbox, OutboxWorker, Sender
+from bot.reminders import Reviews
+from bot.retention import sweep as retention_sweep
+from bot.scheduler import Scheduler, install_sweeps
+from bot.schema import migrate_all
 from bot.storage import Operations
+from bot.training import Training
 from knowledge.search import Searcher
 from knowledge.store import KnowledgeBase
 
@@ -98,9 +112,20 @@ TEAMS_KEY = web.AppKey("guidebot.teams", TeamsBot)
 TEAMS_MODE_KEY = web.AppKey("guidebot.teams_mode", str)
 OUTBOX_KEY = web.AppKey("guidebot.outbox", Outbox)
 OUTBOX_WORKER_KEY = web.AppKey("guidebot.outbox_worker", OutboxWorker)
+DIRECTORY_KEY = web.AppKey("guidebot.directory", Directory)
+BROADCASTS_KEY = web.AppKey("guidebot.broadcasts", Broadcasts)
+"""The staff directory and leaders' broadcasts (for the scheduler's sweeps)."""
 SWEEP_KEY = web.AppKey("guidebot.sweep", object)
 """The escalation sweep, for code that makes it after ``build_app`` (see ``build_app``)."""
+SCHEDULER_KEY = web.AppKey("guidebot.scheduler", Scheduler)
+"""The APScheduler sweeps under a database lease (``bot.scheduler``)."""
+SCHEDULER_STATE_KEY = web.AppKey("guidebot.scheduler_state", object)
+"""Optional: a zero-argument callable returning the scheduler's state in a word
+("running", "standby", "off"), for /healthz. Absent: "off"."""
 
+DAILY = 24 * 3600.0
+"""Seconds between the retention sweep's runs, and the Slack directory sync's
+(each also runs once at every start)."""
 OUTBOX_POLL = 5.0
 """Seconds between outbox rounds when nothing wakes the worker sooner."""
 SWEEP_INTERVAL = 60.0
@@ -121,6 +146,66 @@ def _contacts(settings: Settings) -> Callable[[str, str], str | None]:
         return None
 
     return contact
+
+
+class Connections:
+    """Platform connections whose state /healthz reports; set while the app runs."""
+
+    def __init__(self) -> None:
+        self.socket: SocketTransport | None = None
+
+
+CONNECTIONS_KEY = web.AppKey("guidebot.connections", Connections)
+
+
+async def _connection_states(app: web.Application) -> dict[str, str]:
+    """Each configured platform: "listening" (HTTP endpoint served), or for Slack
+    Socket Mode "connected" / "connecting"."""
+    states: dict[str, str] = {}
+    if app[SLACK_MODE_KEY] == "http":
+        states["slack"] = "listening"
+    elif app[SLACK_MODE_KEY] == "socket":
+        transport = app[CONNECTIONS_KEY].socket
+        client = transport.client if transport is not None else None
+        connected = False
+        if client is not None:
+            with contextlib.suppress(Exception):
+                connected = bool(await client.is_connected())
+        states["slack"] = "connected" if connected else "connecting"
+    if app[TEAMS_MODE_KEY] != "off":
+        states["teams"] = "listening"
+    return states
+
+
+def _scheduler_state(app: web.Application) -> str:
+    state = app.get(SCHEDULER_STATE_KEY)
+    if not callable(state):
+        return "off"
+    try:
+        return str(state())
+    except Exception as exc:
+        log.warning("scheduler state could not be read: %s", type(exc).__name__)
+        return "error"
+
+
+@web.middleware
+async def request_ids(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Give every request an id (the caller's X-Request-Id when it is plain, else a
+    new one): on every log line written while handling it, and in the response."""
+    rid = clean_request_id(request.headers.get(REQUEST_ID_HEADER))
+    token = request_id.set(rid)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers[REQUEST_ID_HEADER] = rid
+        raise
+    finally:
+        request_id.reset(token)
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = rid
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -144,6 +229,8 @@ async def healthz(request: web.Request) -> web.Response:
             "database": database,
             "slack": request.app[SLACK_MODE_KEY],
             "teams": request.app[TEAMS_MODE_KEY],
+            "connections": await _connection_states(request.app),
+            "scheduler": _scheduler_state(request.app),
             "outbox": outbox,
         },
         status=200 if status == "ok" else 503,
@@ -194,6 +281,9 @@ def build_app(
     now: Clock = clock or time.time
     owned = not isinstance(kb_path_or_kb, KnowledgeBase)
     kb = kb_path_or_kb if isinstance(kb_path_or_kb, KnowledgeBase) else KnowledgeBase(kb_path_or_kb)
+    upgraded = migrate_all(kb.db)  # every table, before any request arrives
+    if upgraded:
+        log.info("database brought up to date: %s", ", ".join(upgraded))
     operations = Operations(kb.db, clock=lambda: datetime.fromtimestamp(now(), UTC))
     answerer = Answerer(kb, Searcher(kb), operations, contacts=_contacts(settings))
     outbox = Outbox(kb.db, box, clock=lambda: datetime.fromtimestamp(now(), UTC))
@@ -206,20 +296,76 @@ def build_app(
     )
     if sweep is None:
         sweep = concerns.escalate_due
+    directory = Directory(kb.db, clock=lambda: datetime.fromtimestamp(now(), UTC))
+    broadcasts = Broadcasts(
+        kb.db,
+        outbox,
+        directory,
+        clock=lambda: datetime.fromtimestamp(now(), UTC),
+        settings=settings.broadcasts,
+    )
+    hours = settings.schedule.hours_for
+    reviews = Reviews(
+        kb.db, directory, outbox, hours, clock=lambda: datetime.fromtimestamp(now(), UTC)
+    )
+    training = Training(
+        kb.db,
+        directory,
+        outbox,
+        hours,
+        settings.schedule.training,
+        clock=lambda: datetime.fromtimestamp(now(), UTC),
+    )
+    digests = Digests(
+        kb.db,
+        directory,
+        outbox,
+        reviews,
+        training,
+        hours,
+        settings.schedule.digest,
+        broadcasts=broadcasts,
+        clock=lambda: datetime.fromtimestamp(now(), UTC),
+        channel_recipient=_channel_recipient(settings),
+    )
+    scheduler = Scheduler(kb.db, clock=lambda: datetime.fromtimestamp(now(), UTC))
+    install_sweeps(
+        scheduler, broadcasts=broadcasts, reviews=reviews, training=training, digests=digests
+    )
+    scheduler.add_sweep(
+        "retention",
+        DAILY,
+        lambda: retention_sweep(kb.db, settings.retention, datetime.fromtimestamp(now(), UTC)),
+    )
     senders: dict[str, Sender] = {}
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[request_ids])
+    connections = Connections()
+    app[CONNECTIONS_KEY] = connections
     app[KB_KEY] = kb
     app[ANSWERER_KEY] = answerer
     app[OUTBOX_KEY] = outbox
+    app[DIRECTORY_KEY] = directory
+    app[BROADCASTS_KEY] = broadcasts
+    app[SCHEDULER_KEY] = scheduler
+    app[SCHEDULER_STATE_KEY] = scheduler.state
     app.router.add_get("/healthz", healthz)
     mode: SlackMode = "off"
     slack = settings.slack
     if slack is not None:
         factory = web_client_factory or (lambda: make_web_client(slack.api_url))
         client = factory()
-        bot = SlackBot(slack, answerer, client=client, clock=now, concerns=concerns)
+        bot = SlackBot(
+            slack,
+            answerer,
+            client=client,
+            clock=now,
+            concerns=concerns,
+            broadcasts=broadcasts,
+            directory=directory,
+        )
         app[SLACK_KEY] = bot
+        scheduler.add_sweep("slack-directory", DAILY, lambda: sync_all(directory, client, slack))
         senders["slack"] = SlackSender(
             slack, outbox_web_client or make_sender_client(slack.api_url)
         )
@@ -232,6 +378,7 @@ def build_app(
             bot.start()
             if mode == "socket" and slack.app_token is not None:
                 transport = SocketTransport(bot, slack.app_token.reveal(), client)
+                connections.socket = transport
                 await transport.start()
             yield
             if transport is not None:
@@ -245,6 +392,7 @@ def build_app(
         teams_bot = _teams_bot(
             settings.teams, answerer, teams_credentials, teams_delivery, concerns
         )
+        teams_bot.broadcasts, teams_bot.directory = broadcasts, directory
         app[TEAMS_KEY] = teams_bot
         senders["teams"] = TeamsSender(
             teams_bot.adapter,
@@ -286,11 +434,24 @@ def build_app(
     return app
 
 
+def _channel_recipient(settings: Settings) -> Callable[[str, str], str]:
+    """(school, Slack channel id) -> the outbox recipient, with the school's workspace."""
+
+    def recipient(school: str, channel: str) -> str:
+        try:
+            return slack_recipient(settings, school, channel)
+        except ConfigError:
+            return channel  # one workspace: the sender knows which
+
+    return recipient
+
+
 def _background(
     worker: OutboxWorker, poll: float, sweep_interval: float
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The outbox worker and the sweep, started with the app and stopped before
-    the platforms and the database close (cleanup runs in reverse order)."""
+    """The outbox worker and the scheduler (with the escalation sweep), started with
+    the app and stopped before the platforms and the database close (cleanup runs
+    in reverse order)."""
 
     async def background(app: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()
@@ -306,18 +467,16 @@ def _background(
                 name="guidebot-outbox",
             )
         ]
+        scheduler = app[SCHEDULER_KEY]
         sweep = app.get(SWEEP_KEY)
         if sweep is not None:
             if not callable(sweep):
                 raise TypeError("app[SWEEP_KEY] must be a callable")
-            tasks.append(
-                asyncio.create_task(
-                    run_every(sweep_interval, sweep, stop, name="escalation sweep"),
-                    name="guidebot-sweep",
-                )
-            )
+            scheduler.add_sweep("escalation", sweep_interval, sweep)
+        scheduler.start()
         yield
         stop.set()
+        await scheduler.stop()
         _, late = await asyncio.wait(tasks, timeout=OUTBOX_STOP_TIMEOUT)
         for task in late:
             log.warning("%s did not stop in time: cancelled", task.get_name())

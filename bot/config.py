@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bot.broadcasts import BroadcastSettings, parse_broadcast_settings
+from bot.retention import RetentionSettings
+from bot.retention import parse as parse_retention
+from bot.scheduler import ScheduleSettings, parse_schedule
 from knowledge.errors import GuidebotError
 from knowledge.text import slugify
 
@@ -133,6 +137,10 @@ class Settings:
     teams: TeamsSettings | None = None
     schools: Mapping[str, SchoolSettings] = field(default_factory=dict)
     source: Path | None = None
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    """School hours, training catalogue and digest (bot.scheduler)."""
+    broadcasts: BroadcastSettings = field(default_factory=BroadcastSettings)
 
     def school(self, slug: str) -> SchoolSettings:
         return self.schools.get(slug) or SchoolSettings(slug)
@@ -400,6 +408,9 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None =
         teams=_teams(data, env),
         schools=_schools(data),
         source=source,
+        retention=parse_retention(data.get("retention")),
+        schedule=parse_schedule(data),
+        broadcasts=parse_broadcast_settings(data.get("broadcasts"), "broadcasts"),
     )
 
 

@@ -33,6 +33,7 @@ import aiohttp
 
 from bot import config
 from bot.config import ConfigError, Settings, TeamsSettings
+from bot.schema import all_migrations
 from bot.storage import MIGRATIONS as BOT_MIGRATIONS
 from knowledge.errors import GuidebotError
 from knowledge.store import MIGRATIONS as KNOWLEDGE_MIGRATIONS
@@ -58,7 +59,7 @@ _STAND_IN_TENANT = {"tenant_id": "1d4f6e00-0000-4000-8000-000000000000", "school
 # A configuration message that starts with the setting it is about, such as
 # "slack.workspace[2].team_id 'acme' does not look like ...".
 _SETTING_RE = re.compile(
-    r"^((?:server|slack|teams|schools)(?:\[\d+\])?(?:\.[\w-]+(?:\[\d+\])?)*) (.+)$"
+    r"^((?:server|slack|teams|schools|retention)(?:\[\d+\])?(?:\.[\w-]+(?:\[\d+\])?)*) (.+)$"
 )
 # Slack's own words for a refused token, said plainly.
 _SLACK_ERRORS = {
@@ -238,6 +239,8 @@ def _structure(data: Mapping[str, Any], env: Mapping[str, str], source: Path) ->
             messages.append(message)
 
     attempt({"server": data["server"]} if "server" in data else {})
+    if "retention" in data:
+        attempt({"retention": data["retention"]})
     schools = data.get("schools")
     if isinstance(schools, Mapping):
         for slug, raw in schools.items():
@@ -422,6 +425,14 @@ def _ingest_hint(database: Path, school: str = "SLUG") -> str:
     return f"guidebot --db {database} ingest --school {school} FILE..."
 
 
+def _damaged(database: Path, problems: Sequence[str]) -> Check:
+    return _fail(
+        "database",
+        f"{database} is damaged ({'; '.join(problems)}): stop guidebot serve and put the "
+        "latest backup back with guidebot restore BACKUP",
+    )
+
+
 def _database(database: Path, wanted: Sequence[str]) -> list[Check]:
     """The knowledge base opens, has been set up, and holds the named schools."""
     if not database.exists():
@@ -449,12 +460,26 @@ def _database(database: Path, wanted: Sequence[str]) -> list[Check]:
                     )
                 ]
             applied = {row[0] for row in connection.execute("SELECT name FROM _migrations")}
+            damage = [row[0] for row in connection.execute("PRAGMA quick_check").fetchmany(3)]
             schools = dict(connection.execute("SELECT slug, name FROM schools").fetchall())
             policies = dict(
                 connection.execute("SELECT school, count(*) FROM policies GROUP BY school")
             )
-    except sqlite3.Error as exc:
+    except sqlite3.DatabaseError as exc:
+        if "malformed" in str(exc):
+            return [_damaged(database, [str(exc)])]
         return [_fail("database", f"{database} cannot be opened as a database ({exc})")]
+    if damage != ["ok"]:
+        return [_damaged(database, damage)]
+    newer = sorted(applied - {name for name, _step in all_migrations()})
+    if newer:
+        return [
+            _fail(
+                "database",
+                f"{database} was made by a newer guidebot (it has {', '.join(newer)}): "
+                "install that version again, or restore a backup made with this one",
+            )
+        ]
     missing = [name for name, _step in KNOWLEDGE_MIGRATIONS if name not in applied]
     if missing:
         return [
@@ -501,6 +526,56 @@ def _database(database: Path, wanted: Sequence[str]) -> list[Check]:
                 )
             )
     return checks
+
+
+def _sealed_sample(database: Path) -> tuple[str, str] | None:
+    """One sealed value in the database and the context it was sealed under, if any."""
+    try:
+        uri = database.resolve().as_uri() + "?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as connection:
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "concerns" in tables:
+                row = connection.execute("SELECT ref, content FROM concerns LIMIT 1").fetchone()
+                if row is not None:
+                    return str(row[1]), f"{row[0]}:content"
+            if "outbox" in tables:
+                row = connection.execute(
+                    "SELECT dedupe_key, payload FROM outbox ORDER BY id DESC LIMIT 1"
+                ).fetchone()
+                if row is not None:
+                    return str(row[1]), f"outbox:{row[0]}"
+    except sqlite3.Error:
+        return None  # the database check has said what is wrong
+    return None
+
+
+def _key_fits(database: Path, env: Mapping[str, str]) -> Check | None:
+    """Whether the key opens what is already sealed in the database; None when that
+    cannot be told (no usable key, no database, nothing sealed yet)."""
+    from bot.crypto import SecretBox
+
+    if not database.is_file():
+        return None
+    try:
+        box = SecretBox.from_env(env)
+    except GuidebotError:
+        return None  # the secrets check has said what is wrong
+    sample = _sealed_sample(database)
+    if sample is None:
+        return None
+    subject = "GUIDEBOT_SECRET_KEY"
+    try:
+        box.open(*sample)
+    except GuidebotError:
+        return _fail(
+            subject,
+            "is not the key this database's safeguarding reports were sealed with: set "
+            "the key this installation was set up with (without it they cannot be read)",
+        )
+    return _ok(subject, "opens the safeguarding records already stored")
 
 
 def _schools_named(data: Mapping[str, Any]) -> list[str]:
@@ -694,6 +769,9 @@ async def diagnose(
     else:
         for check in _database(database_path, _schools_named(data)):
             found.add(check)
+        fits = _key_fits(database_path, env)
+        if fits is not None:
+            found.add(fits)
 
     if online:
         if "slack" in data:

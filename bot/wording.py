@@ -852,3 +852,588 @@ def concern_no_recipients_allegation() -> str:
 
 def concern_view_acknowledged(who_and_when: str) -> str:
     return f"Acknowledged by {who_and_when}"
+
+
+# --- Broadcasts: the Slack and Teams forms, status and acknowledgements (broadcast UI) ---------
+
+
+def broadcast_form_title() -> str:
+    return "New broadcast"
+
+
+def broadcast_form_intro() -> str:
+    return (
+        "Send a message to staff. Each person gets it as a direct message from guidebot, "
+        "and you can see who has read it with /broadcast status."
+    )
+
+
+def broadcast_form_submit() -> str:
+    return "Send"
+
+
+def broadcast_form_cancel() -> str:
+    return "Cancel"
+
+
+def broadcast_title_label() -> str:
+    return "Title"
+
+
+def broadcast_title_placeholder() -> str:
+    return "e.g. Updated mobile phone policy"
+
+
+def broadcast_message_label() -> str:
+    return "Message"
+
+
+def broadcast_message_hint() -> str:
+    return "Say what has changed and what staff need to do."
+
+
+def broadcast_policy_label() -> str:
+    return "Policy to link (optional)"
+
+
+def broadcast_policy_none() -> str:
+    return "No policy"
+
+
+def broadcast_audience_label() -> str:
+    return "Who should receive it?"
+
+
+def broadcast_audience_everyone() -> str:
+    return "Everyone at the school"
+
+
+def broadcast_audience_groups() -> str:
+    return "Only these groups"
+
+
+def broadcast_groups_label() -> str:
+    return "Groups"
+
+
+def broadcast_groups_hint() -> str:
+    return 'Used only when you choose "Only these groups".'
+
+
+def broadcast_ack_label() -> str:
+    return "Acknowledgement"
+
+
+def broadcast_ack_option() -> str:
+    return "Ask each person to confirm they have read and understood it"
+
+
+def broadcast_when_label() -> str:
+    return "When should it be sent?"
+
+
+def broadcast_when_now() -> str:
+    return "Now"
+
+
+def broadcast_when_later() -> str:
+    return "At a time I choose"
+
+
+def broadcast_send_at_label() -> str:
+    return "Date and time (UK time)"
+
+
+def broadcast_send_at_hint() -> str:
+    return 'Used only when you choose "At a time I choose".'
+
+
+def broadcast_send_on_label() -> str:
+    return "Send on (leave empty to send now)"
+
+
+def broadcast_send_time_label() -> str:
+    return "At (UK time)"
+
+
+def broadcast_card_send() -> str:
+    return "Send broadcast"
+
+
+def broadcast_form_problems() -> str:
+    return "Please check these and send again:"
+
+
+def broadcast_missing_title() -> str:
+    return "Please give the broadcast a title."
+
+
+def broadcast_missing_message() -> str:
+    return "Please write the message staff should read."
+
+
+def broadcast_too_long(limit: int) -> str:
+    return f"Please keep this to {limit:,} characters or fewer."
+
+
+def broadcast_no_groups_chosen() -> str:
+    return "Please choose at least one group, or send it to everyone."
+
+
+def broadcast_unknown_group() -> str:
+    return "One of these groups is no longer in the staff directory: please choose again."
+
+
+def broadcast_unknown_policy() -> str:
+    return "That policy is no longer in guidebot: please choose another, or none."
+
+
+def broadcast_no_send_time() -> str:
+    return 'Please choose the date and time to send it, or choose "Now".'
+
+
+def broadcast_half_send_time() -> str:
+    return "Please give both a date and a time, or leave both empty to send it now."
+
+
+def broadcast_send_time_past() -> str:
+    return 'That time has already passed: please choose a later one, or choose "Now".'
+
+
+def broadcast_sent(title: str, count: int) -> str:
+    people = "person" if count == 1 else "people"
+    return f"\u201c{title}\u201d is on its way to {count} {people}."
+
+
+def broadcast_scheduled(title: str, when: str) -> str:
+    return f"\u201c{title}\u201d will be sent on {when}."
+
+
+def broadcast_done_title() -> str:
+    return "Broadcast"
+
+
+def broadcast_not_sent() -> str:
+    return (
+        "Sorry, the broadcast could not be sent just now. Nothing was sent: please try "
+        "again in a few minutes."
+    )
+
+
+def broadcast_form_unavailable() -> str:
+    return "Sorry, the broadcast form could not be opened. Please try /broadcast again."
+
+
+def broadcast_status_heading() -> str:
+    return "Recent broadcasts"
+
+
+def broadcast_none_yet() -> str:
+    return "No broadcasts have been sent at this school yet."
+
+
+def broadcast_status_unavailable() -> str:
+    return "Sorry, the broadcasts could not be shown just now. Please try again in a minute."
+
+
+def broadcast_state_line(state: str, author: str, when: str) -> str:
+    if state == "scheduled":
+        return f"Scheduled by {author} for {when}"
+    if state == "cancelled":
+        return f"Cancelled (was from {author}, {when})"
+    return f"Sent by {author} on {when}"
+
+
+def broadcast_counts(recipients: int, delivered: int, acknowledged: int, requires_ack: bool) -> str:
+    counts = f"Sent to {recipients} \u00b7 delivered {delivered}"
+    if requires_ack:
+        counts += f" \u00b7 acknowledged {acknowledged}"
+    return counts
+
+
+def broadcast_outstanding(names: str) -> str:
+    return f"Not yet acknowledged: {names}"
+
+
+def broadcast_everyone_acknowledged() -> str:
+    return "Everyone has acknowledged it."
+
+
+def broadcast_unreachable(names: str) -> str:
+    return f"Could not be reached on Slack or Teams: {names}"
+
+
+def broadcast_and_more(count: int) -> str:
+    return f"and {count} more"
+
+
+def broadcast_chasers(count: int) -> str:
+    return f"Reminders sent: {count}"
+
+
+def broadcast_home_heading() -> str:
+    return "Broadcasts"
+
+
+def broadcast_new_button() -> str:
+    return "New broadcast"
+
+
+def broadcast_offer_line(policy: str) -> str:
+    return f"\u201c{policy}\u201d has changed and staff have not been told yet."
+
+
+def broadcast_prepare_button() -> str:
+    return "Prepare a broadcast"
+
+
+def broadcast_ack_recorded() -> str:
+    return "Thank you: we have recorded that you have read and understood it."
+
+
+def broadcast_ack_already() -> str:
+    return "You have already confirmed this one. Thank you."
+
+
+def broadcast_ack_not_recipient() -> str:
+    return "This broadcast was not sent to you, so there is nothing to confirm."
+
+
+def broadcast_ack_unknown() -> str:
+    return "Sorry, that broadcast could not be found. It may have been withdrawn."
+
+
+def broadcast_ack_failed() -> str:
+    return (
+        "Sorry, your confirmation could not be recorded just now. Please press the button "
+        "again in a minute."
+    )
+
+
+def broadcast_ack_done_line(when: str) -> str:
+    return f"\u2705 You confirmed you have read and understood this on {when}."
+
+
+def broadcast_use_private_chat() -> str:
+    return "Broadcasts are made in your 1:1 chat with me: open it and type broadcast."
+
+
+def broadcast_form_already_sent() -> str:
+    return "This form has already been sent, so nothing more was sent."
+
+
+def broadcast_not_set_up() -> str:
+    return (
+        "Broadcasts are not set up here yet: please ask whoever looks after guidebot "
+        "to load the staff list."
+    )
+
+
+# --- Broadcasts: messages, refusals, chasers and policy changes (broadcast core) ---------------
+
+
+def broadcast_dm_ack_button() -> str:
+    return "I have read and understood"
+
+
+def broadcast_dm_text(
+    title: str,
+    message: str,
+    author: str,
+    policy: str | None,
+    next_review: str | None,
+    requires_ack: bool,
+) -> str:
+    """The direct message each member of staff receives."""
+    lines = [f"\U0001f4e3 {title}", "", message.strip(), ""]
+    if policy:
+        review = f" (next review {next_review})" if next_review else ""
+        lines.append(f"Policy: {policy}{review}. Ask me anything about it.")
+    lines.append(f"Sent by {author}.")
+    if requires_ack:
+        lines.append('When you have read it, please press "I have read and understood".')
+    return "\n".join(lines)
+
+
+def broadcast_chaser_text(title: str, sent_on: str, dm_text: str) -> str:
+    """A gentle reminder, with the original message again underneath."""
+    return (
+        f'Just a gentle reminder: "{title}", sent on {sent_on}, is still waiting for you to '
+        "confirm you have read it. It only takes a moment: the message is below, with the "
+        "button at the end. Thank you!\n\n" + dm_text
+    )
+
+
+def broadcast_refused_not_leader() -> str:
+    return (
+        "Sorry, only school leaders can send broadcasts to staff. If something needs to go "
+        "out to everyone, please ask a member of the senior leadership team."
+    )
+
+
+def broadcast_refused_not_in_directory() -> str:
+    return (
+        "Sorry, I cannot find you in the school's staff directory, so I cannot send a "
+        "broadcast for you. Please ask whoever looks after guidebot to add you."
+    )
+
+
+def broadcast_refused_title(limit: int) -> str:
+    return f"Please give the broadcast a title of up to {limit} characters."
+
+
+def broadcast_refused_message(limit: int) -> str:
+    return f"Please write the message staff should read, in up to {limit:,} characters."
+
+
+def broadcast_refused_policy(key: str) -> str:
+    return f"There is no policy called {key!r} at this school: please choose another, or none."
+
+
+def broadcast_refused_group(group: str, known: str) -> str:
+    return f"There is no group called {group!r} in the staff directory (groups: {known})."
+
+
+def broadcast_refused_nobody() -> str:
+    return (
+        "Nobody in the staff directory would receive this broadcast: please choose other "
+        "groups, or ask whoever looks after guidebot to import the staff list."
+    )
+
+
+def broadcast_refused_time() -> str:
+    return "Please give the time to send it with its time zone, within the next year."
+
+
+def broadcast_refused_cancel() -> str:
+    return "Only a scheduled broadcast that has not gone out yet can be cancelled."
+
+
+def policy_update_title(policy: str) -> str:
+    return f"Updated: {policy}"
+
+
+def policy_update_intro(policy: str, version: int) -> str:
+    return f"The {policy} has been updated (version {version}). What has changed:"
+
+
+def policy_change_added(where: str, text: str) -> str:
+    return f"\u2022 New{where}: \u201c{text}\u201d"
+
+
+def policy_change_removed(where: str, text: str) -> str:
+    return f"\u2022 Removed{where}: \u201c{text}\u201d"
+
+
+def policy_change_reworded(where: str, old: str, new: str) -> str:
+    if old:
+        return f"\u2022 Reworded{where}: \u201c{old}\u201d is now \u201c{new}\u201d"
+    return f"\u2022 Reworded{where}: now \u201c{new}\u201d"
+
+
+def policy_change_more(count: int) -> str:
+    return f"\u2022 and {count} more {'change' if count == 1 else 'changes'}."
+
+
+def policy_update_closing() -> str:
+    return "Please read the updated policy; you can ask me about any part of it."
+
+
+def policy_changes_summary(
+    policy: str, old_version: int, new_version: int, added: int, removed: int, reworded: int
+) -> str:
+    parts = [
+        f"{count} {what}"
+        for count, what in ((added, "added"), (removed, "removed"), (reworded, "reworded"))
+        if count
+    ]
+    if parts:
+        noun = "clause" if (added or removed or reworded) == 1 else "clauses"
+        parts[0] = parts[0].replace(" ", f" {noun} ", 1)
+    if not parts:
+        return f"{policy}: version {new_version} says the same as version {old_version}."
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{policy} changed from version {old_version} to {new_version}: {listed}."
+
+
+def policy_changes_how_to_send(school: str, key: str) -> str:
+    return (
+        "Leaders can send staff a ready-made broadcast of these changes: it is offered under "
+        '"New broadcast" in Slack and Teams, and '
+        f"`guidebot broadcast changes --school {school} --policy {key}` prints it."
+    )
+
+
+def staff_import_summary(added: int, updated: int, unchanged: int, left: int) -> str:
+    return (
+        f"Staff directory: {added} added, {updated} updated, {unchanged} unchanged, "
+        f"{left} marked as left."
+    )
+
+
+# --- Reminders and the weekly HR digest (reminders/digest/scheduler) ---------------------------
+
+
+def _long_date(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def _days(count: int) -> str:
+    return "1 day" if count == 1 else f"{count} days"
+
+
+def review_reminder(policy: str, review_date: date, today: date) -> str:
+    left = (review_date - today).days
+    if left > 0:
+        return (
+            f"Reminder: the {policy} is due for review on {_long_date(review_date)} "
+            f"(in {_days(left)}). When it has been reviewed, please send the new version to "
+            "whoever looks after guidebot so staff are quoted the current policy."
+        )
+    if left == 0:
+        return (
+            f"The {policy} is due for review today. When it has been reviewed, please send the "
+            "new version to whoever looks after guidebot so staff are quoted the current policy."
+        )
+    return (
+        f"The {policy} was due for review on {_long_date(review_date)} and is now overdue "
+        f"by {_days(-left)}. Please review it, or agree a new review date, and send the "
+        "new version or date to whoever looks after guidebot."
+    )
+
+
+def training_due(course: str, expires_on: date, today: date) -> str:
+    return (
+        f"Reminder: your {course} runs out on {_long_date(expires_on)} "
+        f"(in {_days((expires_on - today).days)}). Please book or complete it before then; "
+        "HR will record it when you have."
+    )
+
+
+def training_expired(course: str, expires_on: date, today: date) -> str:
+    return (
+        f"Your {course} ran out on {_long_date(expires_on)}. Please complete it as soon as you "
+        "can and let HR know, so your record is up to date."
+    )
+
+
+def digest_title(school: str, first_day: date, last_day: date) -> str:
+    return f"Weekly digest for {school}: {_long_date(first_day)} to {_long_date(last_day)}"
+
+
+def digest_questions(asked: int, answered: int) -> str:
+    noun = "question" if asked == 1 else "questions"
+    return f"Questions: {asked} {noun} asked, {answered} answered from the policies."
+
+
+def digest_top_topics() -> str:
+    return "Top topics:"
+
+
+def digest_topic(policy: str, section: str, count: int) -> str:
+    where = f"{policy}, {section}" if section else policy
+    return f"{where} ({count})"
+
+
+def digest_gaps(shown: int, held_back: int) -> str:
+    if shown == 0 and held_back == 0:
+        text = "Questions the policies did not answer: none."
+    else:
+        text = f"Questions the policies did not answer ({shown}): these are the gaps to fill."
+    if held_back:
+        more = "1 more was" if held_back == 1 else f"{held_back} more were"
+        text += (
+            f" {more} not stored because it may have described a safeguarding concern "
+            "(the person was offered the report form)."
+        )
+    return text
+
+
+def digest_not_helpful(count: int) -> str:
+    if count == 0:
+        return 'Answers marked "not helpful": none.'
+    return f'Answers marked "not helpful" ({count}):'
+
+
+def digest_not_helpful_item(question: str, policy: str | None, section: str | None) -> str:
+    if policy:
+        where = f"{policy}, {section}" if section else policy
+        return f"“{question}”: answered from {where}"
+    return f"“{question}”"
+
+
+def digest_broadcasts_unavailable() -> str:
+    return "Broadcasts: not available in this installation yet."
+
+
+def digest_broadcasts(count: int) -> str:
+    if count == 0:
+        return "Broadcasts sent this week: none."
+    return f"Broadcasts sent this week ({count}):"
+
+
+def digest_broadcast(title: str, requires_ack: bool, acknowledged: int, recipients: int) -> str:
+    if not requires_ack:
+        return f"{title}: sent to {recipients} (no acknowledgement asked for)"
+    rate = round(100 * acknowledged / recipients) if recipients else 0
+    return f"{title}: {acknowledged} of {recipients} acknowledged ({rate}%)"
+
+
+def digest_outstanding(names: str, more: int) -> str:
+    text = f"Still to acknowledge: {names}"
+    return f"{text} and {more} more" if more else text
+
+
+def digest_training_due(count: int, days: int) -> str:
+    if count == 0:
+        return f"Training running out in the next {days} days: none."
+    return f"Training running out in the next {days} days ({count}):"
+
+
+def digest_training_overdue(count: int) -> str:
+    if count == 0:
+        return "Training overdue: none."
+    return f"Training overdue ({count}):"
+
+
+def digest_training_item(person: str, course: str, expires_on: date | None, state: str) -> str:
+    if expires_on is None:
+        return f"{person}: {course} (no record of it)"
+    if state == "expired":
+        return f"{person}: {course} (ran out {_long_date(expires_on)})"
+    return f"{person}: {course} (runs out {_long_date(expires_on)})"
+
+
+def digest_training_missing(course: str, names: str, more: int) -> str:
+    text = f"{course}: no record for {names}"
+    return f"{text} and {more} more" if more else text
+
+
+def digest_reviews(count: int, days: int) -> str:
+    if count == 0:
+        return f"Policies due for review in the next {days} days: none."
+    return f"Policies due for review in the next {days} days or overdue ({count}):"
+
+
+def digest_review_item(policy: str, review_date: date, today: date) -> str:
+    if review_date < today:
+        return f"{policy}: overdue since {_long_date(review_date)}"
+    return f"{policy}: due {_long_date(review_date)}"
+
+
+def digest_concerns(
+    new: int, acknowledged: int, closed: int, still_open: int, median_minutes: float | None
+) -> str:
+    text = (
+        f"Safeguarding concerns (numbers only): {new} new, {acknowledged} acknowledged, "
+        f"{closed} closed this week; {still_open} open at the end of the week."
+    )
+    if median_minutes is not None:
+        shown = f"{median_minutes:.0f}" if median_minutes >= 10 else f"{median_minutes:.1f}"
+        unit = "minute" if shown == "1.0" else "minutes"
+        text += f" Median time to acknowledgement: {shown} {unit}."
+    return text
+
+
+def digest_and_more(count: int) -> str:
+    return f"… and {count} more"

@@ -59,6 +59,8 @@ async def test_healthz_in_http_mode(slack: SlackStandIn, sample_db_copy: Path) -
                 "database": "ok",
                 "slack": "http",
                 "teams": "off",
+                "connections": {"slack": "listening"},
+                "scheduler": "running",
                 "outbox": {"pending": 0, "dead": 0},
             },
         )
@@ -74,6 +76,8 @@ async def test_without_slack_settings_there_is_no_slack_endpoint(sample_db_copy:
                 "database": "ok",
                 "slack": "off",
                 "teams": "off",
+                "connections": {},
+                "scheduler": "running",
                 "outbox": {"pending": 0, "dead": 0},
             },
         )
@@ -92,6 +96,8 @@ async def test_healthz_says_so_when_the_database_is_unreadable(sample_db_copy: P
                 "database": "error",
                 "slack": "off",
                 "teams": "off",
+                "connections": {},
+                "scheduler": "running",
                 "outbox": None,
             },
         )
@@ -127,6 +133,8 @@ async def test_run_serves_until_told_to_stop(
                 "database": "ok",
                 "slack": "http",
                 "teams": "off",
+                "connections": {"slack": "listening"},
+                "scheduler": "running",
                 "outbox": {"pending": 0, "dead": 0},
             },
         )
@@ -186,13 +194,18 @@ async def test_serve_runs_socket_mode_beside_healthz_and_stops_on_sigterm(
                 seen.append(line.decode())
             assert found[2] == "socket"
             await slack.wait_connected()
-            assert await _get(f"http://127.0.0.1:{found[1]}/healthz") == (
+            status, health = await _get(f"http://127.0.0.1:{found[1]}/healthz")
+            assert isinstance(health, dict)
+            # The stand-in has the socket; the client may not have noticed yet.
+            assert health.pop("connections") in ({"slack": "connected"}, {"slack": "connecting"})
+            assert (status, health) == (
                 200,
                 {
                     "status": "ok",
                     "database": "ok",
                     "slack": "socket",
                     "teams": "off",
+                    "scheduler": "running",
                     "outbox": {"pending": 0, "dead": 0},
                 },
             )
@@ -227,6 +240,8 @@ async def test_healthz_reports_teams_and_both_endpoints_are_served(
                     "database": "ok",
                     "slack": "http",
                     "teams": "on",
+                    "connections": {"slack": "listening", "teams": "listening"},
+                    "scheduler": "running",
                     "outbox": {"pending": 0, "dead": 0},
                 },
             )

@@ -288,6 +288,8 @@ async def test_insecure_local_on_loopback_answers_unauthenticated_and_says_so_lo
                 "database": "ok",
                 "slack": "off",
                 "teams": "insecure",
+                "connections": {"teams": "listening"},
+                "scheduler": "running",
                 "outbox": {"pending": 0, "dead": 0},
             },
         )
