@@ -303,6 +303,7 @@ def build_app(
         directory,
         clock=lambda: datetime.fromtimestamp(now(), UTC),
         settings=settings.broadcasts,
+        school_open=lambda school, moment: settings.schedule.hours_for(school).is_open(moment),
     )
     hours = settings.schedule.hours_for
     reviews = Reviews(

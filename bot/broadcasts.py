@@ -444,11 +444,15 @@ class Broadcasts(BroadcastRecords):
         directory: Directory,
         clock: Callable[[], datetime] = utcnow,
         settings: BroadcastSettings | None = None,
+        school_open: Callable[[str, datetime], bool] | None = None,
     ) -> None:
         super().__init__(db, clock)
         self.outbox = outbox
         self.directory = directory
         self.settings = settings or BroadcastSettings()
+        self.school_open = school_open
+        """(school, moment) -> whether reminders may go now (bot.school_hours);
+        chasers wait for school hours. None: any time."""
 
     def _now(self) -> str:
         return stamp(self.clock())
@@ -641,7 +645,7 @@ class Broadcasts(BroadcastRecords):
         cutoff = stamp(self.clock() - timedelta(days=settings.chase_after_days))
         due = self.db.execute(
             """
-            SELECT r.broadcast_id, r.person_id, r.chasers
+            SELECT r.broadcast_id, r.person_id, r.chasers, b.school
             FROM broadcast_recipients r
             JOIN broadcasts b ON b.id = r.broadcast_id
             JOIN staff s ON s.id = r.person_id
@@ -656,7 +660,15 @@ class Broadcasts(BroadcastRecords):
         ).fetchall()
         queued = 0
         replies: dict[int, tuple[_Stored, str]] = {}
-        for broadcast_id, person_id, chasers in due:
+        now = self.clock()
+        closed = {
+            school
+            for school in {row[3] for row in due}
+            if self.school_open is not None and not self.school_open(school, now)
+        }
+        for broadcast_id, person_id, chasers, school in due:
+            if school in closed:
+                continue  # a chaser is a reminder: it waits for school hours
             if broadcast_id not in replies:
                 stored = self._get(int(broadcast_id))
                 assert stored is not None

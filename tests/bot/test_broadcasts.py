@@ -525,3 +525,21 @@ def test_a_bad_setting_is_named(raw: dict[str, object], named: str) -> None:
         parse_broadcast_settings(raw, "broadcasts")
     with pytest.raises(ConfigError, match=named):
         parse({"broadcasts": raw}, {})
+
+
+async def test_chasers_wait_for_school_hours(world: World) -> None:
+    """A chaser is a reminder: due on a Saturday, it goes on Monday morning."""
+    from bot.school_hours import SchoolHours
+
+    hours = SchoolHours()
+    world.broadcasts.school_open = lambda school, moment: hours.is_open(moment)
+    broadcast_id = world.send()
+    await world.deliver()
+    world.clock.advance(3 * DAY)
+    while hours.is_open(world.clock()):  # on to the evening, then the weekend
+        world.clock.advance(3600)
+    assert world.broadcasts.chase_due() == 0
+    while not hours.is_open(world.clock()):
+        world.clock.advance(900)
+    assert world.broadcasts.chase_due() == 5
+    assert all(k.startswith(f"chase:{broadcast_id}:") for k in chasers(world))
