@@ -21,8 +21,10 @@ URL = "https://YOUR-HOST/slack/events"
 
 SCOPES = [
     "app_mentions:read",
+    "channels:history",
     "chat:write",
     "commands",
+    "groups:history",
     "im:history",
     "im:read",
     "im:write",
