@@ -234,7 +234,7 @@ def policies(ctx: click.Context, school: str | None) -> None:
     for policy in kb.policies(school):
         review = reviews.get(policy.id)
         set_by_hand = review is not None and review.source == "set"
-        click.echo(f"{policy.title}  [{policy.key}, version {policy.version}]")
+        click.echo(f"{policy.title}  [policy key: {policy.key}, version {policy.version}]")
         click.echo(f"  source:        {policy.source_name}")
         for label, value in (
             ("adopted", policy.adopted),
