@@ -85,7 +85,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import re
 import time
@@ -116,9 +115,9 @@ from adapters.acks import AcksFirst
 from adapters.http_checks import Refused
 from adapters.slack import broadcast_views, concern_views, convert
 from adapters.slack.verify import Clock, verify_request
-from bot import concern_form, policy_changes, wording
+from bot import broadcast_form, concern_form, policy_changes, wording
 from bot.answers import Answerer
-from bot.broadcasts import MAX_AHEAD, BroadcastRefused, Broadcasts, Draft
+from bot.broadcasts import BroadcastRefused, Broadcasts, Draft
 from bot.concerns import (
     AccessRefused,
     ConcernFormError,
@@ -133,6 +132,9 @@ from bot.messages import Action, Click, FormRequest, Incoming, Reply
 from knowledge.errors import GuidebotError
 
 log = logging.getLogger(__name__)
+
+_Listener = Callable[[AsyncAck, dict[str, Any], AsyncBoltContext], Awaitable[None]]
+_Handler = Callable[[dict[str, Any], AsyncBoltContext], Awaitable[None]]
 
 PLATFORM = "slack"
 DEFAULT_API_URL = AsyncWebClient.BASE_URL
@@ -461,55 +463,51 @@ class SlackBot:
         # Bolt passes arguments by name, so listeners are plain functions here.
         app = self.app
 
-        async def on_message(
-            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
-        ) -> None:
-            await ack()
-            await self._run("event", lambda: self._on_question_event(body, context))
+        def acked(
+            what: str, handle: _Handler, refusal: Callable[[], str | None] | None = None
+        ) -> _Listener:
+            """A listener that acks at once (with ``refusal()`` instead of the work,
+            when that says the feature is not set up), then does the work."""
 
-        async def on_home(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-            await ack()
-            await self._run("App Home", lambda: self._on_home(body, context))
+            async def listener(
+                ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+            ) -> None:
+                refused = refusal() if refusal is not None else None
+                if refused is not None:
+                    await ack(text=refused)
+                    return
+                await ack()
+                await self._run(what, lambda: handle(body, context))
 
-        async def on_command(
-            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
-        ) -> None:
-            await ack()
-            await self._run("command", lambda: self._on_command(body, context))
+            return listener
 
-        async def on_action(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-            await ack()
-            await self._run("button", lambda: self._on_click(body, context))
+        def answered_in_ack(what: str, handle: _Listener) -> _Listener:
+            """A form's listener: answered in the ack itself (errors, or the
+            confirmation), so no ack first."""
 
-        async def on_concern_command(
-            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
-        ) -> None:
-            if self.concerns is None:
-                await ack(text=wording.report_how())
-                return
-            await ack()
-            await self._run("concern command", lambda: self._on_concern_command(body, context))
+            async def listener(
+                ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+            ) -> None:
+                await self._run(what, lambda: handle(ack, body, context))
 
-        async def on_concern_view(
-            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
-        ) -> None:
-            # Answered in the ack itself (errors, or the confirmation), so no ack first here.
-            await self._run("concern form", lambda: self._on_concern_view(ack, body, context))
+            return listener
 
-        async def on_broadcast_command(
-            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
-        ) -> None:
-            if self.broadcasts is None:
-                await ack(text=wording.broadcast_not_set_up())
-                return
-            await ack()
-            await self._run("broadcast command", lambda: self._on_broadcast_command(body, context))
-
-        async def on_broadcast_view(
-            ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
-        ) -> None:
-            # Answered in the ack itself (errors, or the confirmation), so no ack first here.
-            await self._run("broadcast form", lambda: self._on_broadcast_view(ack, body, context))
+        on_message = acked("event", self._on_question_event)
+        on_home = acked("App Home", self._on_home)
+        on_command = acked("command", self._on_command)
+        on_action = acked("button", self._on_click)
+        on_concern_command = acked(
+            "concern command",
+            self._on_concern_command,
+            lambda: wording.report_how() if self.concerns is None else None,
+        )
+        on_concern_view = answered_in_ack("concern form", self._on_concern_view)
+        on_broadcast_command = acked(
+            "broadcast command",
+            self._on_broadcast_command,
+            lambda: wording.broadcast_not_set_up() if self.broadcasts is None else None,
+        )
+        on_broadcast_view = answered_in_ack("broadcast form", self._on_broadcast_view)
 
         app.event("message")(on_message)
         app.event("app_mention")(on_message)
@@ -731,6 +729,27 @@ class SlackBot:
         team = workspace.team_id if workspace is not None else (context.team_id or "")
         return concern_views.Metadata(context["school"], team, ref)
 
+    def _submission(
+        self, body: Mapping[str, Any], context: AsyncBoltContext
+    ) -> tuple[Mapping[str, Any], str, concern_views.Metadata] | None:
+        """A submitted view (``view_submission``), who submitted it and what it
+        carried; None when any is missing or it was opened for another school or
+        workspace (so nothing is stored)."""
+        view = body.get("view")
+        view = view if isinstance(view, Mapping) else {}
+        user = body.get("user")
+        user_id = user.get("id") if isinstance(user, Mapping) else None
+        meta = concern_views.read_metadata(view)
+        expected = self._metadata(context)
+        if (
+            not isinstance(user_id, str)
+            or not user_id
+            or meta is None
+            or (meta.school, meta.team) != (expected.school, expected.team)
+        ):
+            return None
+        return view, user_id, meta
+
     async def _open_view(
         self,
         client: AsyncWebClient,
@@ -831,22 +850,12 @@ class SlackBot:
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         """A concern form, a note or an outcome submitted (``view_submission``)."""
-        view = body.get("view")
-        view = view if isinstance(view, Mapping) else {}
-        user = body.get("user")
-        user_id = user.get("id") if isinstance(user, Mapping) else None
-        meta = concern_views.read_metadata(view)
-        expected = self._metadata(context)
-        if (
-            self.concerns is None
-            or not isinstance(user_id, str)
-            or not user_id
-            or meta is None
-            or (meta.school, meta.team) != (expected.school, expected.team)
-        ):
+        submitted = self._submission(body, context)
+        if self.concerns is None or submitted is None:
             log.warning("Slack: a concern form did not match this workspace; nothing stored")
             await ack(response_action="update", view=concern_views.failure_view())
             return
+        view, user_id, meta = submitted
         person = Person(PLATFORM, user_id)
         callback = view.get("callback_id")
         if callback == concern_views.CONCERN_CALLBACK:
@@ -938,15 +947,12 @@ class SlackBot:
     # codes, never what a leader wrote.
 
     def _form_choices(self, school: str) -> tuple[list[tuple[str, str]], list[str]]:
-        """The school's policies as (key, title), and the directory's groups."""
-        policies = [(p.key, p.title) for p in self.answerer.kb.policies(school)]
-        groups = self.directory.groups(school) if self.directory is not None else []
-        return policies, groups
+        return broadcast_form.form_choices(self.answerer.kb, self.directory, school)
 
     def _broadcast_modal(
         self, context: AsyncBoltContext, draft: Draft | None = None
     ) -> dict[str, Any]:
-        meta = self._metadata(context, _offer_ref(draft))
+        meta = self._metadata(context, broadcast_form.offer_ref(draft))
         policies, groups = self._form_choices(context["school"])
         return broadcast_views.broadcast_modal(meta, policies, groups, draft)
 
@@ -1024,12 +1030,10 @@ class SlackBot:
     def _offer_draft(self, school: str, policy_key: str) -> Draft | None:
         """The ready-made broadcast for a changed policy, if it is still pending."""
         try:
-            for changes in policy_changes.pending_offers(self.answerer.kb, school):
-                if changes.policy == policy_key:
-                    return policy_changes.draft_from(changes)
+            return broadcast_form.offer_draft(self.answerer.kb, school, policy_key)
         except Exception as exc:
             log.warning("Slack: the policy changes could not be read: %s", describe(exc))
-        return None
+            return None
 
     def _offers(self, school: str) -> list[tuple[str, str]]:
         """(policy key, title) for each changed policy staff have not been told about."""
@@ -1040,44 +1044,32 @@ class SlackBot:
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         """The broadcast form submitted (``view_submission``)."""
-        view = body.get("view")
-        view = view if isinstance(view, Mapping) else {}
-        user = body.get("user")
-        user_id = user.get("id") if isinstance(user, Mapping) else None
-        meta = concern_views.read_metadata(view)
-        expected = self._metadata(context)
         broadcasts = self.broadcasts
-        if (
-            broadcasts is None
-            or not isinstance(user_id, str)
-            or not user_id
-            or meta is None
-            or (meta.school, meta.team) != (expected.school, expected.team)
-        ):
+        submitted = self._submission(body, context)
+        if broadcasts is None or submitted is None:
             log.warning("Slack: a broadcast form did not match this workspace; nothing sent")
             await ack(
                 response_action="update",
                 view=broadcast_views.done_view(wording.broadcast_not_sent()),
             )
             return
+        view, user_id, meta = submitted
         policies, groups = self._form_choices(meta.school)
         now = broadcasts.clock()
         draft, errors = broadcast_views.read_broadcast(
             view, now=now, policies={key for key, _ in policies}, groups=set(groups)
         )
-        if draft is not None and draft.send_at is not None and draft.send_at > now + MAX_AHEAD:
-            draft, errors = None, {broadcast_views.SEND_AT: wording.broadcast_refused_time()}
         if draft is None:
             await ack(response_action="errors", errors=errors)
             return
-        draft = _with_offer(draft, meta.ref)
+        draft = broadcast_form.with_offer(draft, meta.ref)
         try:
             status = broadcasts.create(meta.school, PLATFORM, user_id, draft)
         except BroadcastRefused as exc:
             if exc.reason == "not_allowed":
                 await ack(response_action="update", view=broadcast_views.done_view(str(exc)))
             else:  # what only the core can tell: nobody in the audience can be reached
-                await ack(response_action="errors", errors={broadcast_views.AUDIENCE: str(exc)})
+                await ack(response_action="errors", errors={broadcast_form.AUDIENCE: str(exc)})
             return
         except Exception as exc:
             log.error("Slack: a broadcast could not be stored: %s", describe(exc))
@@ -1086,7 +1078,7 @@ class SlackBot:
                 view=broadcast_views.done_view(wording.broadcast_not_sent()),
             )
             return
-        text = broadcast_views.confirmation_text(status)
+        text = broadcast_form.confirmation_text(status)
         await ack(response_action="update", view=broadcast_views.done_view(text))
         try:  # a copy they can keep: their DM with us
             await self._post(context.client, user_id, convert.render(Reply(text, kind="notice")))
@@ -1124,14 +1116,9 @@ class SlackBot:
             reply = Reply(wording.broadcast_ack_failed(), ephemeral=True, kind="notice")
             await self._notify_clicker(client, body, click, reply)
             return
-        texts = {
-            "recorded": wording.broadcast_ack_recorded(),
-            "already": wording.broadcast_ack_already(),
-            "not_recipient": wording.broadcast_ack_not_recipient(),
-        }
         if at is not None:
-            await self._mark_acknowledged(client, body, broadcast_views.london_time(at))
-        text = texts.get(outcome, wording.broadcast_ack_unknown())
+            await self._mark_acknowledged(client, body, broadcast_form.london_time(at))
+        text = broadcast_form.ack_outcome_text(outcome)
         await self._notify_clicker(client, body, click, Reply(text, ephemeral=True, kind="notice"))
 
     async def _mark_acknowledged(
@@ -1194,22 +1181,6 @@ class SlackBot:
             await client.views_publish(user_id=user, view=view)
 
         await self._once(body, publish)
-
-
-def _offer_ref(draft: Draft | None) -> str:
-    """What the form carries to say it was made from a policy-change offer:
-    ``v<version>:<policy key>`` (the offer then stops being pending)."""
-    if draft is None or draft.from_policy_version is None or not draft.policy:
-        return ""
-    return f"v{draft.from_policy_version}:{draft.policy}"
-
-
-def _with_offer(draft: Draft, ref: str) -> Draft:
-    """The submitted draft, marked as made from the offer when it still links that policy."""
-    version, _, policy = ref.removeprefix("v").partition(":")
-    if not version.isdigit() or not policy or draft.policy != policy:
-        return draft
-    return dataclasses.replace(draft, from_policy_version=int(version))
 
 
 def _thread_of(body: Mapping[str, Any]) -> str | None:

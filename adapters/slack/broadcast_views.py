@@ -35,146 +35,80 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from adapters.slack.concern_views import Metadata, metadata, state_values
+from adapters.slack.concern_views import Metadata, metadata
 from adapters.slack.convert import escape, neutralise
-from bot import wording
+from adapters.slack.modal import ACTION as ACTION  # tests build submissions with it
+from adapters.slack.modal import (
+    MAX_TEXT,
+    Block,
+    clip,
+    context,
+    element,
+    input_block,
+    mrkdwn,
+    option,
+    plain,
+    section,
+    selected,
+    selected_many,
+    state_values,
+    typed,
+)
+from bot import broadcast_form, wording
+from bot.broadcast_form import (
+    ACK,
+    AUDIENCE,
+    EVERYONE,
+    FIELD_IDS,
+    GROUPS,
+    MAX_MESSAGE,
+    MAX_NAMES,
+    MAX_TITLE,
+    MESSAGE,
+    POLICY,
+    SOME_GROUPS,
+    TITLE,
+    london_time,
+    names_text,
+)
 from bot.broadcasts import BroadcastStatus, Draft
 from bot.messages import Action
 
 BROADCAST_CALLBACK = "broadcast_submit"
-ACTION = "value"
-"""The action_id of every input element: the block_id names the question."""
-
-TITLE = "broadcast_title"
-MESSAGE = "broadcast_message"
-POLICY = "broadcast_policy"
-AUDIENCE = "broadcast_audience"
-GROUPS = "broadcast_groups"
-ACK = "broadcast_ack"
 WHEN = "broadcast_when"
 SEND_AT = "broadcast_send_at"
 FIELDS = (TITLE, MESSAGE, POLICY, AUDIENCE, GROUPS, ACK, WHEN, SEND_AT)
 """Every question's block_id, in the order the form asks them."""
-FIELD_BLOCKS = {
-    "title": TITLE,
-    "message": MESSAGE,
-    "policy": POLICY,
-    "groups": GROUPS,
-    "audience": AUDIENCE,
-    "requires_ack": ACK,
-    "send_at": SEND_AT,
-}
+FIELD_BLOCKS = {**FIELD_IDS, "send_at": SEND_AT}
 """The question (block_id) for each ``Draft`` field the core may object to."""
 
-EVERYONE, SOME_GROUPS = "everyone", "groups"
 NOW, LATER = "now", "later"
 REQUIRED = "required"
 
-MAX_TITLE = 150
-MAX_MESSAGE = 3000
 MAX_OPTIONS = 100
-MAX_OPTION_TEXT = 75
 MAX_OPTION_VALUE = 150
 MAX_VIEW_TITLE = 24
-MAX_TEXT = 3000
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
-MAX_NAMES = 20
-"""Names listed as outstanding (or unreachable) before "and N more"."""
 MAX_HOME_BROADCASTS = 5
-ELLIPSIS = "…"
-LONDON = ZoneInfo("Europe/London")
 
 View = dict[str, Any]
-Block = dict[str, Any]
 
 
 # --- small pieces -----------------------------------------------------------------------
 
 
-def _clip(text: str, limit: int) -> str:
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - len(ELLIPSIS)]
-    if " " in cut[limit // 2 :]:
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip() + ELLIPSIS
-
-
-def _plain(text: str, limit: int = MAX_TEXT) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _clip(text, limit) or " ", "emoji": False}
-
-
-def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": _clip(text, MAX_TEXT), "verbatim": True}
-
-
-def _section(text: str) -> Block:
-    """A section of already-escaped mrkdwn."""
-    return {"type": "section", "text": _mrkdwn(text)}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [_mrkdwn(text)]}
-
-
-def _option(value: str, label: str) -> dict[str, Any]:
-    return {"text": _plain(label, MAX_OPTION_TEXT), "value": value}
-
-
-def _input(
-    block_id: str,
-    label: str,
-    element: dict[str, Any],
-    *,
-    optional: bool = False,
-    hint: str | None = None,
-) -> Block:
-    block: Block = {
-        "type": "input",
-        "block_id": block_id,
-        "label": _plain(label, 2000),
-        "element": {**element, "action_id": ACTION},
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = _plain(hint, 2000)
-    return block
-
-
 def _button(label: str, action_id: str, value: str, primary: bool = False) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
-        "text": {"type": "plain_text", "text": _clip(label, 75), "emoji": True},
+        "text": {"type": "plain_text", "text": clip(label, 75), "emoji": True},
         "action_id": action_id,
         "value": value,
     }
     if primary:
         button["style"] = "primary"
     return button
-
-
-def london_time(value: str | datetime) -> str:
-    """A moment as staff in England read it: "Monday 24 November 2026 at 09:00"."""
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    local = moment.astimezone(LONDON)
-    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M}"
-
-
-def names_text(names: Sequence[str], limit: int = MAX_NAMES) -> str:
-    """The first ``limit`` names, then "and N more" (plain text)."""
-    shown = ", ".join(" ".join(name.split()) for name in names[:limit])
-    if len(names) > limit:
-        shown += ", " + wording.broadcast_and_more(len(names) - limit)
-    return shown
 
 
 # --- the form ---------------------------------------------------------------------------
@@ -198,14 +132,14 @@ def broadcast_modal(
     """The broadcast form. ``policies`` are the school's (key, title) pairs and
     ``groups`` the directory's groups; a question with nothing to choose from is
     left out. ``draft`` fills it in (a policy-change offer)."""
-    policy_options = [_option(key, title) for key, title in _usable_policies(policies)]
-    group_options = [_option(group, group) for group in _usable_groups(groups)]
-    blocks: list[Block] = [_section(escape(wording.broadcast_form_intro()))]
+    policy_options = [option(key, title) for key, title in _usable_policies(policies)]
+    group_options = [option(group, group) for group in _usable_groups(groups)]
+    blocks: list[Block] = [section(escape(wording.broadcast_form_intro()))]
 
     title: dict[str, Any] = {
         "type": "plain_text_input",
         "max_length": MAX_TITLE,
-        "placeholder": _plain(wording.broadcast_title_placeholder(), 150),
+        "placeholder": plain(wording.broadcast_title_placeholder(), 150),
     }
     message: dict[str, Any] = {
         "type": "plain_text_input",
@@ -216,9 +150,9 @@ def broadcast_modal(
         title["initial_value"] = draft.title.strip()[:MAX_TITLE]
     if draft is not None and draft.message.strip():
         message["initial_value"] = draft.message.strip()[:MAX_MESSAGE]
-    blocks.append(_input(TITLE, wording.broadcast_title_label(), title))
+    blocks.append(input_block(TITLE, wording.broadcast_title_label(), title))
     blocks.append(
-        _input(
+        input_block(
             MESSAGE,
             wording.broadcast_message_label(),
             message,
@@ -233,23 +167,23 @@ def broadcast_modal(
         )
         if chosen is not None:
             select["initial_option"] = chosen
-        blocks.append(_input(POLICY, wording.broadcast_policy_label(), select, optional=True))
+        blocks.append(input_block(POLICY, wording.broadcast_policy_label(), select, optional=True))
 
-    everyone = _option(EVERYONE, wording.broadcast_audience_everyone())
-    some = _option(SOME_GROUPS, wording.broadcast_audience_groups())
+    everyone = option(EVERYONE, wording.broadcast_audience_everyone())
+    some = option(SOME_GROUPS, wording.broadcast_audience_groups())
     wanted = [o for o in group_options if draft is not None and o["value"] in draft.groups]
     audience: dict[str, Any] = {
         "type": "radio_buttons",
         "options": [everyone, some] if group_options else [everyone],
         "initial_option": some if wanted else everyone,
     }
-    blocks.append(_input(AUDIENCE, wording.broadcast_audience_label(), audience))
+    blocks.append(input_block(AUDIENCE, wording.broadcast_audience_label(), audience))
     if group_options:
         multi: dict[str, Any] = {"type": "multi_static_select", "options": group_options}
         if wanted:
             multi["initial_options"] = wanted
         blocks.append(
-            _input(
+            input_block(
                 GROUPS,
                 wording.broadcast_groups_label(),
                 multi,
@@ -258,26 +192,26 @@ def broadcast_modal(
             )
         )
 
-    required = _option(REQUIRED, wording.broadcast_ack_option())
+    required = option(REQUIRED, wording.broadcast_ack_option())
     checkbox: dict[str, Any] = {"type": "checkboxes", "options": [required]}
     if draft is None or draft.requires_ack:
         checkbox["initial_options"] = [required]
-    blocks.append(_input(ACK, wording.broadcast_ack_label(), checkbox, optional=True))
+    blocks.append(input_block(ACK, wording.broadcast_ack_label(), checkbox, optional=True))
 
-    now = _option(NOW, wording.broadcast_when_now())
-    later = _option(LATER, wording.broadcast_when_later())
+    now = option(NOW, wording.broadcast_when_now())
+    later = option(LATER, wording.broadcast_when_later())
     scheduled = draft is not None and draft.send_at is not None
     when = {
         "type": "radio_buttons",
         "options": [now, later],
         "initial_option": later if scheduled else now,
     }
-    blocks.append(_input(WHEN, wording.broadcast_when_label(), when))
+    blocks.append(input_block(WHEN, wording.broadcast_when_label(), when))
     picker: dict[str, Any] = {"type": "datetimepicker"}
     if draft is not None and draft.send_at is not None:
         picker["initial_date_time"] = int(draft.send_at.timestamp())
     blocks.append(
-        _input(
+        input_block(
             SEND_AT,
             wording.broadcast_send_at_label(),
             picker,
@@ -288,37 +222,12 @@ def broadcast_modal(
     return {
         "type": "modal",
         "callback_id": BROADCAST_CALLBACK,
-        "title": _plain(wording.broadcast_form_title(), MAX_VIEW_TITLE),
-        "submit": _plain(wording.broadcast_form_submit(), MAX_VIEW_TITLE),
-        "close": _plain(wording.broadcast_form_cancel(), MAX_VIEW_TITLE),
+        "title": plain(wording.broadcast_form_title(), MAX_VIEW_TITLE),
+        "submit": plain(wording.broadcast_form_submit(), MAX_VIEW_TITLE),
+        "close": plain(wording.broadcast_form_cancel(), MAX_VIEW_TITLE),
         "private_metadata": metadata(meta),
         "blocks": blocks[:MAX_VIEW_BLOCKS],
     }
-
-
-def _element(values: Mapping[str, Any], block_id: str) -> Mapping[str, Any]:
-    block = values.get(block_id)
-    element = block.get(ACTION) if isinstance(block, Mapping) else None
-    return element if isinstance(element, Mapping) else {}
-
-
-def _typed(values: Mapping[str, Any], block_id: str) -> str:
-    value = _element(values, block_id).get("value")
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _selected(values: Mapping[str, Any], block_id: str) -> str:
-    option = _element(values, block_id).get("selected_option")
-    value = option.get("value") if isinstance(option, Mapping) else None
-    return value if isinstance(value, str) else ""
-
-
-def _selected_many(values: Mapping[str, Any], block_id: str) -> list[str]:
-    options = _element(values, block_id).get("selected_options")
-    if not isinstance(options, list):
-        return []
-    found = [o.get("value") for o in options if isinstance(o, Mapping)]
-    return [v for v in found if isinstance(v, str) and v]
 
 
 def read_broadcast(
@@ -336,55 +245,28 @@ def read_broadcast(
     present = {
         block.get("block_id") for block in view.get("blocks", []) if isinstance(block, Mapping)
     }
-    errors: dict[str, str] = {}
-
-    title = _typed(values, TITLE)
-    if not title:
-        errors[TITLE] = wording.broadcast_missing_title()
-    elif len(title) > MAX_TITLE:
-        errors[TITLE] = wording.broadcast_too_long(MAX_TITLE)
-    message = _typed(values, MESSAGE)
-    if not message:
-        errors[MESSAGE] = wording.broadcast_missing_message()
-    elif len(message) > MAX_MESSAGE:
-        errors[MESSAGE] = wording.broadcast_too_long(MAX_MESSAGE)
-
-    policy = _selected(values, POLICY) or None
-    if policy is not None and policy not in policies:
-        errors[POLICY] = wording.broadcast_unknown_policy()
-
-    chosen: tuple[str, ...] = ()
-    if _selected(values, AUDIENCE) == SOME_GROUPS:
-        chosen = tuple(dict.fromkeys(_selected_many(values, GROUPS)))
-        where = GROUPS if GROUPS in present else AUDIENCE
-        if not chosen:
-            errors[where] = wording.broadcast_no_groups_chosen()
-        elif any(group not in groups for group in chosen):
-            errors[where] = wording.broadcast_unknown_group()
-
-    requires_ack = REQUIRED in _selected_many(values, ACK)
-
     send_at: datetime | None = None
-    if _selected(values, WHEN) == LATER:
-        picked = _element(values, SEND_AT).get("selected_date_time")
+    problem: str | None = None
+    if selected(values, WHEN) == LATER:
+        picked = element(values, SEND_AT).get("selected_date_time")
         if not isinstance(picked, int) or isinstance(picked, bool) or picked <= 0:
-            errors[SEND_AT] = wording.broadcast_no_send_time()
+            problem = wording.broadcast_no_send_time()
         else:
             send_at = datetime.fromtimestamp(picked, UTC)
-            if send_at <= now:
-                errors[SEND_AT] = wording.broadcast_send_time_past()
-
-    if errors:
-        return None, errors
-    draft = Draft(
-        title=title,
-        message=message,
-        policy=policy,
-        groups=chosen,
-        requires_ack=requires_ack,
+    draft, problems = broadcast_form.read_answers(
+        {key: typed(values, key) for key in (TITLE, MESSAGE)}
+        | {key: selected(values, key) for key in (POLICY, AUDIENCE)},
+        selected_many(values, GROUPS),
+        requires_ack=REQUIRED in selected_many(values, ACK),
         send_at=send_at,
+        send_at_problem=problem,
+        now=now,
+        policies=policies,
+        groups=groups,
     )
-    return draft, {}
+    # Without groups to choose from, the audience question says what is wrong.
+    blocks = {**FIELD_BLOCKS, "groups": GROUPS if GROUPS in present else AUDIENCE}
+    return draft, {blocks[field]: message for field, message in problems.items()}
 
 
 def field_block(field: str | None) -> str | None:
@@ -395,21 +277,14 @@ def field_block(field: str | None) -> str | None:
 # --- after sending ----------------------------------------------------------------------
 
 
-def confirmation_text(status: BroadcastStatus) -> str:
-    """ "Sent to N people" or "Scheduled for ..." in words."""
-    if status.state == "scheduled":
-        return wording.broadcast_scheduled(status.title, london_time(status.send_at))
-    return wording.broadcast_sent(status.title, status.recipients)
-
-
 def done_view(text: str) -> View:
     """A modal that only says something (the confirmation, or why it was refused)."""
     lines = [line.strip() for line in text.split("\n") if line.strip()] or [" "]
     return {
         "type": "modal",
-        "title": _plain(wording.broadcast_done_title(), MAX_VIEW_TITLE),
-        "close": _plain(wording.concern_close_button(), MAX_VIEW_TITLE),
-        "blocks": [_section(escape(line)) for line in lines][:MAX_VIEW_BLOCKS],
+        "title": plain(wording.broadcast_done_title(), MAX_VIEW_TITLE),
+        "close": plain(wording.concern_close_button(), MAX_VIEW_TITLE),
+        "blocks": [section(escape(line)) for line in lines][:MAX_VIEW_BLOCKS],
     }
 
 
@@ -431,27 +306,27 @@ def status_blocks(status: BroadcastStatus, *, names: int = MAX_NAMES) -> list[Bl
             ),
         ]
     )
-    blocks: list[Block] = [_section(head)]
+    blocks: list[Block] = [section(head)]
     if status.requires_ack and status.state == "sent":
         if status.outstanding:
             line = wording.broadcast_outstanding(names_text(status.outstanding, names))
-            blocks.append(_context(neutralise(line)))
+            blocks.append(context(neutralise(line)))
         elif status.recipients:
-            blocks.append(_context(escape(wording.broadcast_everyone_acknowledged())))
+            blocks.append(context(escape(wording.broadcast_everyone_acknowledged())))
     if status.unreachable:
         line = wording.broadcast_unreachable(names_text(status.unreachable, names))
-        blocks.append(_context(neutralise(line)))
+        blocks.append(context(neutralise(line)))
     if status.chasers:
-        blocks.append(_context(escape(wording.broadcast_chasers(status.chasers))))
+        blocks.append(context(escape(wording.broadcast_chasers(status.chasers))))
     return blocks
 
 
 def status_message(statuses: Sequence[BroadcastStatus]) -> dict[str, Any]:
     """``/broadcast status``: recent broadcasts, newest first, as a message of at
     most 50 blocks (older broadcasts give way)."""
-    blocks: list[Block] = [_section(f"*{escape(wording.broadcast_status_heading())}*")]
+    blocks: list[Block] = [section(f"*{escape(wording.broadcast_status_heading())}*")]
     if not statuses:
-        blocks.append(_section(escape(wording.broadcast_none_yet())))
+        blocks.append(section(escape(wording.broadcast_none_yet())))
     for status in statuses:
         item = [{"type": "divider"}, *status_blocks(status)]
         if len(blocks) + len(item) > MAX_MESSAGE_BLOCKS:
@@ -463,7 +338,7 @@ def status_message(statuses: Sequence[BroadcastStatus]) -> dict[str, Any]:
         fallback += ": " + wording.broadcast_counts(
             first.recipients, first.delivered, first.acknowledged, first.requires_ack
         )
-    return {"text": _clip(fallback, MAX_TEXT), "blocks": blocks}
+    return {"text": clip(fallback, MAX_TEXT), "blocks": blocks}
 
 
 # --- App Home ---------------------------------------------------------------------------
@@ -478,7 +353,7 @@ def home_section(
     ``-2``... as ``convert`` reads them back)."""
     blocks: list[Block] = [
         {"type": "divider"},
-        _section(f"*{escape(wording.broadcast_home_heading())}*"),
+        section(f"*{escape(wording.broadcast_home_heading())}*"),
     ]
     for number, (key, title) in enumerate(offers[:MAX_OPTIONS]):
         if len(key) > 2000:
@@ -487,7 +362,7 @@ def home_section(
         blocks.append(
             {
                 "type": "section",
-                "text": _mrkdwn(escape(wording.broadcast_offer_line(title))),
+                "text": mrkdwn(escape(wording.broadcast_offer_line(title))),
                 "accessory": _button(wording.broadcast_prepare_button(), action_id, key),
             }
         )
@@ -495,7 +370,7 @@ def home_section(
         for status in statuses[:MAX_HOME_BROADCASTS]:
             blocks += status_blocks(status, names=10)
     else:
-        blocks.append(_context(escape(wording.broadcast_none_yet())))
+        blocks.append(context(escape(wording.broadcast_none_yet())))
     blocks.append(
         {
             "type": "actions",
@@ -550,5 +425,5 @@ def acknowledged_blocks(blocks: Sequence[Mapping[str, Any]], when: str) -> list[
         found = True
         if kept:
             updated.append({**block, "elements": kept})
-        updated.append(_context(escape(wording.broadcast_ack_done_line(when))))
+        updated.append(context(escape(wording.broadcast_ack_done_line(when))))
     return updated if found else None

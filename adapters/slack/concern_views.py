@@ -31,6 +31,20 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from adapters.slack.convert import escape
+from adapters.slack.modal import (
+    MAX_TEXT,
+    Block,
+    context,
+    element,
+    input_block,
+    mrkdwn,
+    option,
+    plain,
+    section,
+    selected,
+    state_values,
+    typed,
+)
 from bot import wording
 from bot.concern_form import (
     ABOUT,
@@ -54,9 +68,6 @@ NOTE_CALLBACK = "concern_note"
 CLOSE_CALLBACK = "concern_close"
 CALLBACKS = (CONCERN_CALLBACK, NOTE_CALLBACK, CLOSE_CALLBACK)
 
-ACTION = "value"
-"""The action_id of every input element: the block_id names the question."""
-
 ABOUT_DSL = "about_dsl"
 TEXT = "text"
 """The one question of a note or closure form."""
@@ -75,17 +86,13 @@ FIELD_BLOCKS = {
 MAX_NOTE = 3000
 """Characters Slack lets staff type into each input (3000 is Slack's most)."""
 MAX_TITLE = 24
-MAX_OPTION = 75
 MAX_PLACEHOLDER = 150
-MAX_TEXT = 3000
 MAX_METADATA = 3000
 MAX_VIEW_BLOCKS = 100
-ELLIPSIS = "…"
 
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 View = dict[str, Any]
-Block = dict[str, Any]
 
 
 # --- metadata ---------------------------------------------------------------------------
@@ -129,29 +136,6 @@ def read_metadata(view: Mapping[str, Any]) -> Metadata | None:
 # --- small pieces -----------------------------------------------------------------------
 
 
-def _clip(text: str, limit: int) -> str:
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - len(ELLIPSIS)]
-    if " " in cut[limit // 2 :]:
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip() + ELLIPSIS
-
-
-def _plain(text: str, limit: int = MAX_TEXT) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _clip(text, limit) or " ", "emoji": False}
-
-
-def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text, "verbatim": True}
-
-
-def _section(text: str) -> Block:
-    """A section of already-escaped mrkdwn."""
-    return {"type": "section", "text": _mrkdwn(_clip(text, MAX_TEXT))}
-
-
 def _plain_sections(text: str) -> list[Block]:
     """Someone's words as plain text sections, split at 3000 characters."""
     text = text.strip() or "-"
@@ -160,34 +144,6 @@ def _plain_sections(text: str) -> list[Block]:
         piece, text = text[:MAX_TEXT], text[MAX_TEXT:]
         pieces.append({"type": "section", "text": {"type": "plain_text", "text": piece}})
     return pieces
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [_mrkdwn(_clip(text, MAX_TEXT))]}
-
-
-def _option(value: str, label: str) -> dict[str, Any]:
-    return {"text": _plain(label, MAX_OPTION), "value": value}
-
-
-def _input(
-    block_id: str,
-    label: str,
-    element: dict[str, Any],
-    *,
-    optional: bool = False,
-    hint: str | None = None,
-) -> Block:
-    block: Block = {
-        "type": "input",
-        "block_id": block_id,
-        "label": _plain(label, 2000),
-        "element": {**element, "action_id": ACTION},
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = _plain(hint, 2000)
-    return block
 
 
 def _text_input(
@@ -205,7 +161,7 @@ def _text_input(
     if initial.strip():
         element["initial_value"] = initial.strip()[:max_length]
     if placeholder:
-        element["placeholder"] = _plain(placeholder, MAX_PLACEHOLDER)
+        element["placeholder"] = plain(placeholder, MAX_PLACEHOLDER)
     return element
 
 
@@ -220,14 +176,14 @@ def _modal(
 ) -> View:
     view: View = {
         "type": "modal",
-        "title": _plain(title, MAX_TITLE),
+        "title": plain(title, MAX_TITLE),
         "blocks": blocks[:MAX_VIEW_BLOCKS],
-        "close": _plain(close or wording.concern_close_button(), MAX_TITLE),
+        "close": plain(close or wording.concern_close_button(), MAX_TITLE),
     }
     if callback:
         view["callback_id"] = callback
     if submit:
-        view["submit"] = _plain(submit, MAX_TITLE)
+        view["submit"] = plain(submit, MAX_TITLE)
     if meta is not None:
         view["private_metadata"] = metadata(meta)
     return view
@@ -240,52 +196,52 @@ def concern_modal(meta: Metadata, prefill: str = "") -> View:
     """The report form. ``prefill`` (the member's own message, from the button
     under an answer) starts "what was seen, heard or said"."""
     blocks: list[Block] = [
-        _section(escape(wording.concern_form_intro())),
-        _input(
+        section(escape(wording.concern_form_intro())),
+        input_block(
             ABOUT,
             wording.concern_about_label(),
             {
                 "type": "radio_buttons",
                 "options": [
-                    _option("pupil", wording.concern_about_pupil()),
-                    _option("staff", wording.concern_about_staff()),
-                    _option("adult", wording.concern_about_adult()),
+                    option("pupil", wording.concern_about_pupil()),
+                    option("staff", wording.concern_about_staff()),
+                    option("adult", wording.concern_about_adult()),
                 ],
             },
         ),
-        _input(
+        input_block(
             ABOUT_ROLE,
             wording.concern_role_label(),
             {
                 "type": "static_select",
                 "options": [
-                    _option("none", wording.concern_role_none()),
-                    _option("headteacher", wording.concern_role_headteacher()),
-                    _option("dsl", wording.concern_role_dsl()),
+                    option("none", wording.concern_role_none()),
+                    option("headteacher", wording.concern_role_headteacher()),
+                    option("dsl", wording.concern_role_dsl()),
                 ],
             },
             optional=True,
             hint=wording.concern_role_hint(),
         ),
-        _input(
+        input_block(
             ABOUT_DSL,
             wording.concern_which_dsl_label(),
             {"type": "users_select"},
             optional=True,
             hint=wording.concern_which_dsl_hint(),
         ),
-        _input(
+        input_block(
             ABOUT_NAME,
             wording.concern_name_label(),
             _text_input(multiline=False, max_length=MAX_NAME),
         ),
-        _input(
+        input_block(
             WHAT,
             wording.concern_what_label(),
             _text_input(multiline=True, max_length=MAX_WHAT, initial=prefill),
             hint=wording.concern_what_hint(),
         ),
-        _input(
+        input_block(
             WHEN_WHERE,
             wording.concern_when_label(),
             _text_input(
@@ -294,18 +250,18 @@ def concern_modal(meta: Metadata, prefill: str = "") -> View:
                 placeholder=wording.concern_when_placeholder(),
             ),
         ),
-        _input(
+        input_block(
             DANGER,
             wording.concern_danger_label(),
             {
                 "type": "radio_buttons",
                 "options": [
-                    _option("yes", wording.concern_yes()),
-                    _option("no", wording.concern_no()),
+                    option("yes", wording.concern_yes()),
+                    option("no", wording.concern_no()),
                 ],
             },
         ),
-        _input(
+        input_block(
             ACTIONS_TAKEN,
             wording.concern_actions_label(),
             _text_input(multiline=True, max_length=MAX_ACTIONS_TAKEN),
@@ -323,39 +279,16 @@ def concern_modal(meta: Metadata, prefill: str = "") -> View:
     )
 
 
-def _element(values: Mapping[str, Any], block_id: str) -> Mapping[str, Any]:
-    block = values.get(block_id)
-    element = block.get(ACTION) if isinstance(block, Mapping) else None
-    return element if isinstance(element, Mapping) else {}
-
-
-def _selected(values: Mapping[str, Any], block_id: str) -> str:
-    option = _element(values, block_id).get("selected_option")
-    value = option.get("value") if isinstance(option, Mapping) else None
-    return value if isinstance(value, str) else ""
-
-
-def _typed(values: Mapping[str, Any], block_id: str) -> str:
-    value = _element(values, block_id).get("value")
-    return value.strip() if isinstance(value, str) else ""
-
-
-def state_values(view: Mapping[str, Any]) -> Mapping[str, Any]:
-    state = view.get("state")
-    values = state.get("values") if isinstance(state, Mapping) else None
-    return values if isinstance(values, Mapping) else {}
-
-
 def read_concern(view: Mapping[str, Any]) -> tuple[ConcernForm | None, dict[str, str]]:
     """A submitted report form: the ``ConcernForm``, or None and an error for
     each question (by block_id) that needs another look (see bot/concern_form.py)."""
     values = state_values(view)
-    answers = {block_id: _selected(values, block_id) for block_id in (ABOUT, ABOUT_ROLE, DANGER)}
+    answers = {block_id: selected(values, block_id) for block_id in (ABOUT, ABOUT_ROLE, DANGER)}
     answers |= {
-        block_id: _typed(values, block_id)
+        block_id: typed(values, block_id)
         for block_id in (ABOUT_NAME, WHAT, WHEN_WHERE, ACTIONS_TAKEN)
     }
-    chosen = _element(values, ABOUT_DSL).get("selected_user")
+    chosen = element(values, ABOUT_DSL).get("selected_user")
     about_person = (
         Person("slack", chosen).key
         if isinstance(chosen, str) and _SLACK_USER.match(chosen)
@@ -372,12 +305,12 @@ def _lines(text: str) -> list[str]:
 
 
 def _reply_sections(reply: Reply) -> list[Block]:
-    return [_section(escape(line)) for line in _lines(reply.text)]
+    return [section(escape(line)) for line in _lines(reply.text)]
 
 
 def _danger_first(text: str | None = None) -> Block:
     advice = text or wording.concern_danger_first()
-    return {"type": "section", "text": _mrkdwn(f":rotating_light: *{escape(advice)}*")}
+    return {"type": "section", "text": mrkdwn(f":rotating_light: *{escape(advice)}*")}
 
 
 def urgent_split(text: str) -> tuple[str, list[str]]:
@@ -395,19 +328,19 @@ def confirmation_view(reply: Reply, urgent: bool) -> View:
     if not urgent:
         return _modal(None, wording.concern_sent_title(), _reply_sections(reply))
     advice, rest = urgent_split(reply.text)
-    blocks = [_danger_first(advice), *(_section(escape(line)) for line in rest)]
+    blocks = [_danger_first(advice), *(section(escape(line)) for line in rest)]
     return _modal(None, wording.concern_sent_title(), blocks)
 
 
 def failure_view() -> View:
     """The form could not be sent: say so, and send them to the DSL in person."""
-    blocks = [_danger_first(), _section(escape(wording.concern_not_sent()))]
+    blocks = [_danger_first(), section(escape(wording.concern_not_sent()))]
     return _modal(None, wording.concern_form_title(), blocks)
 
 
 def notice_view(text: str, title: str | None = None, *, urgent: bool = False) -> View:
     blocks = [_danger_first()] if urgent else []
-    blocks += [_section(escape(line)) for line in _lines(text)]
+    blocks += [section(escape(line)) for line in _lines(text)]
     return _modal(None, title or wording.concern_done_title(), blocks)
 
 
@@ -426,7 +359,7 @@ def who(person: Person) -> str:
 
 
 def _field(label: str, value: str) -> list[Block]:
-    return [_section(f"*{escape(label)}*"), *_plain_sections(value)]
+    return [section(f"*{escape(label)}*"), *_plain_sections(value)]
 
 
 def _about(form: ConcernForm) -> str:
@@ -461,8 +394,8 @@ def report_view(view: ConcernView) -> View:
         )
     head: list[Block] = []
     if view.urgent or form.immediate_danger:
-        head.append(_section(f":rotating_light: *{escape(wording.concern_urgent_flag())}*"))
-    head.append(_section("\n".join(facts)))
+        head.append(section(f":rotating_light: *{escape(wording.concern_urgent_flag())}*"))
+    head.append(section("\n".join(facts)))
     about = _about(form)
     role_line = wording.concern_about_role_line(form.about_role)
     if role_line:
@@ -495,7 +428,7 @@ def _notes(view: ConcernView, room: int) -> list[Block]:
     for note in reversed(view.notes):  # newest first into the room there is
         by = Person.parse(note.by) if ":" in note.by else None
         heading = f"{escape(note.at)}, {who(by) if by else escape(note.by)}"
-        item = [_context(heading), *_plain_sections(note.text)]
+        item = [context(heading), *_plain_sections(note.text)]
         if used + len(item) + 1 > room:  # +1: the "earlier notes" line
             break
         shown.insert(0, item)
@@ -503,10 +436,10 @@ def _notes(view: ConcernView, room: int) -> list[Block]:
     left = len(view.notes) - len(shown)
     blocks: list[Block] = [
         {"type": "divider"},
-        _section(f"*{escape(wording.concern_notes_label())}*"),
+        section(f"*{escape(wording.concern_notes_label())}*"),
     ]
     if left:
-        blocks.append(_context(escape(wording.concern_earlier_notes(left))))
+        blocks.append(context(escape(wording.concern_earlier_notes(left))))
     for item in shown:
         blocks += item
     return blocks
@@ -535,8 +468,8 @@ def text_modal(kind: TextKind, meta: Metadata) -> View:
             wording.concern_close_submit(),
         )
     blocks = [
-        _context(f"*{escape(wording.concern_ref_label())}:* {escape(meta.ref)}"),
-        _input(TEXT, label, _text_input(multiline=True, max_length=MAX_NOTE), hint=hint),
+        context(f"*{escape(wording.concern_ref_label())}:* {escape(meta.ref)}"),
+        input_block(TEXT, label, _text_input(multiline=True, max_length=MAX_NOTE), hint=hint),
     ]
     return _modal(
         kind,
@@ -549,7 +482,7 @@ def text_modal(kind: TextKind, meta: Metadata) -> View:
 
 
 def read_text(view: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
-    text = _typed(state_values(view), TEXT)
+    text = typed(state_values(view), TEXT)
     if not text:
         return None, {TEXT: wording.concern_missing_text()}
     if len(text) > MAX_NOTE:

@@ -129,7 +129,7 @@ from botbuilder.schema import (  # type: ignore[import-untyped]
 
 from adapters.acks import AcksFirst
 from adapters.http_checks import Refused, read_limited
-from adapters.teams import broadcast_cards, concern_cards, convert
+from adapters.teams import broadcast_cards, card_parts, concern_cards, convert
 from adapters.teams.auth import (
     Authenticator,
     KeysUnavailable,
@@ -146,9 +146,9 @@ from adapters.teams.delivery import (
     prepare_client,
 )
 from adapters.textfit import payload_text
-from bot import policy_changes, wording
+from bot import broadcast_form, policy_changes, wording
 from bot.answers import Answerer, Delivery
-from bot.broadcasts import MAX_AHEAD, BroadcastRefused, Broadcasts, Draft
+from bot.broadcasts import BroadcastRefused, Broadcasts, Draft
 from bot.concerns import (
     AccessRefused,
     ConcernFormError,
@@ -224,6 +224,12 @@ def user_key(payload: Mapping[str, Any]) -> str | None:
     """How the core knows a person: their Entra object id, else their Teams id."""
     sender = payload.get("from")
     return payload_text(sender, "aadObjectId") or payload_text(sender, "id")
+
+
+def _school_and_sender(turn_context: TurnContext) -> tuple[str, str | None]:
+    """The school a turn is for (set by ``on_turn``) and who sent it (``user_key``)."""
+    school: str = turn_context.turn_state[SCHOOL_KEY]
+    return school, user_key(turn_context.turn_state[RAW_KEY])
 
 
 def where(payload: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -698,9 +704,7 @@ class TeamsBot:
 
     async def concern_submitted(self, turn_context: TurnContext, data: Mapping[str, Any]) -> None:
         """A concern form, a note or an outcome sent from its card."""
-        payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
-        school: str = turn_context.turn_state[SCHOOL_KEY]
-        user_id = user_key(payload)
+        school, user_id = _school_and_sender(turn_context)
         concerns = self.concerns
         if concerns is None or user_id is None:
             await self._notice(turn_context, wording.report_how())
@@ -716,7 +720,7 @@ class TeamsBot:
     async def _submit_concern(
         self, concerns: Concerns, school: str, person: Person, data: Mapping[str, Any]
     ) -> dict[str, Any]:
-        form_id = concern_cards.token(data, concern_cards.FORM) or secrets.token_urlsafe(12)
+        form_id = card_parts.token(data, concern_cards.FORM) or secrets.token_urlsafe(12)
         now = time.monotonic()
         for old in [k for k, (at, _) in self._sent_forms.items() if now - at > SENT_FORMS_KEPT]:
             del self._sent_forms[old]
@@ -750,7 +754,7 @@ class TeamsBot:
         person: Person,
         data: Mapping[str, Any],
     ) -> dict[str, Any]:
-        ref = concern_cards.token(data, concern_cards.REF) or ""
+        ref = card_parts.token(data, concern_cards.REF) or ""
         text, errors = concern_cards.read_text(data)
         if text is None:
             return concern_cards.text_form(kind, ref, errors)
@@ -776,26 +780,25 @@ class TeamsBot:
     # Log lines name error types, never what anyone wrote.
 
     def _form_choices(self, school: str) -> tuple[list[tuple[str, str]], list[str]]:
-        """The school's policies as (key, title), and the directory's groups."""
-        policies = [(p.key, p.title) for p in self.answerer.kb.policies(school)]
-        groups = self.directory.groups(school) if self.directory is not None else []
-        return policies, groups
+        return broadcast_form.form_choices(self.answerer.kb, self.directory, school)
 
     def _new_broadcast_form(self, school: str, draft: Draft | None = None) -> dict[str, Any]:
         policies, groups = self._form_choices(school)
         return broadcast_cards.broadcast_form(
-            secrets.token_urlsafe(12), policies, groups, draft=draft, offer=_offer_ref(draft)
+            secrets.token_urlsafe(12),
+            policies,
+            groups,
+            draft=draft,
+            offer=broadcast_form.offer_ref(draft),
         )
 
     def _offer_draft(self, school: str, policy_key: str) -> Draft | None:
         """The ready-made broadcast for a changed policy, if it is still pending."""
         try:
-            for changes in policy_changes.pending_offers(self.answerer.kb, school):
-                if changes.policy == policy_key:
-                    return policy_changes.draft_from(changes)
+            return broadcast_form.offer_draft(self.answerer.kb, school, policy_key)
         except Exception as exc:
             log.warning("Teams: the policy changes could not be read: %s", describe(exc))
-        return None
+            return None
 
     def _status_card(self, broadcasts: Broadcasts, school: str) -> dict[str, Any]:
         statuses = broadcasts.recent(school, STATUS_BROADCASTS)
@@ -854,9 +857,7 @@ class TeamsBot:
 
     async def broadcast_submitted(self, turn_context: TurnContext, data: Mapping[str, Any]) -> None:
         """The broadcast form sent from its card: created once per form."""
-        payload: dict[str, Any] = turn_context.turn_state[RAW_KEY]
-        school: str = turn_context.turn_state[SCHOOL_KEY]
-        user_id = user_key(payload)
+        school, user_id = _school_and_sender(turn_context)
         broadcasts = self.broadcasts
         if broadcasts is None or user_id is None:
             await self.reply(turn_context, Reply(wording.broadcast_not_set_up()), "notice")
@@ -867,7 +868,7 @@ class TeamsBot:
     async def _submit_broadcast(
         self, broadcasts: Broadcasts, school: str, user_id: str, data: Mapping[str, Any]
     ) -> dict[str, Any]:
-        form_id = broadcast_cards.token(data) or secrets.token_urlsafe(12)
+        form_id = card_parts.token(data, broadcast_cards.FORM) or secrets.token_urlsafe(12)
         offer = broadcast_cards.offer_of(data)
         async with self._turn():
             policies, groups = self._form_choices(school)
@@ -875,8 +876,6 @@ class TeamsBot:
         draft, errors = broadcast_cards.read_broadcast(
             data, now=now, policies={key for key, _ in policies}, groups=set(groups)
         )
-        if draft is not None and draft.send_at is not None and draft.send_at > now + MAX_AHEAD:
-            draft, errors = None, {broadcast_cards.SEND_ON: wording.broadcast_refused_time()}
 
         def again(problems: Mapping[str, str]) -> dict[str, Any]:
             return broadcast_cards.broadcast_form(
@@ -885,7 +884,7 @@ class TeamsBot:
 
         if draft is None:
             return again(errors)
-        draft = _with_offer(draft, offer)
+        draft = broadcast_form.with_offer(draft, offer)
         sent = (user_id.lower(), form_id)
         moment = time.monotonic()
         for old in [k for k, at in self._sent_broadcasts.items() if moment - at > SENT_FORMS_KEPT]:
@@ -900,12 +899,12 @@ class TeamsBot:
             except BroadcastRefused as exc:
                 if exc.reason == "not_allowed":
                     return concern_cards.notice_card(str(exc))
-                return again({broadcast_cards.AUDIENCE: str(exc)})
+                return again({broadcast_form.AUDIENCE: str(exc)})
             except Exception as exc:
                 log.error("Teams: a broadcast could not be stored: %s", describe(exc))
                 return concern_cards.notice_card(wording.broadcast_not_sent())
             self._sent_broadcasts[sent] = moment
-        return concern_cards.notice_card(broadcast_cards.confirmation_text(status))
+        return concern_cards.notice_card(broadcast_form.confirmation_text(status))
 
     async def _ack_clicked(self, turn_context: TurnContext, click: Click) -> None:
         """ "I have read and understood": recorded once, with a kind word back."""
@@ -917,15 +916,10 @@ class TeamsBot:
             broadcast_id = int(click.value)
         except ValueError:
             broadcast_id = 0
-        texts = {
-            "recorded": wording.broadcast_ack_recorded(),
-            "already": wording.broadcast_ack_already(),
-            "not_recipient": wording.broadcast_ack_not_recipient(),
-        }
         try:
             async with self._turn():
                 outcome = broadcasts.acknowledge(broadcast_id, PLATFORM, click.user_id)
-            text = texts.get(outcome, wording.broadcast_ack_unknown())
+            text = broadcast_form.ack_outcome_text(outcome)
         except Exception as exc:
             log.warning("Teams: an acknowledgement was not recorded: %s", describe(exc))
             text = wording.broadcast_ack_failed()
@@ -1091,22 +1085,6 @@ def broadcast_command(text: str) -> Literal["form", "status"] | None:
     words = tuple(text.casefold().removeprefix("/").replace("/", " ").split())
     found = _BROADCAST_WORDS.get(words)
     return "form" if found == "form" else "status" if found == "status" else None
-
-
-def _offer_ref(draft: Draft | None) -> str:
-    """What the form carries to say it was made from a policy-change offer:
-    ``v<version>:<policy key>`` (the offer then stops being pending)."""
-    if draft is None or draft.from_policy_version is None or not draft.policy:
-        return ""
-    return f"v{draft.from_policy_version}:{draft.policy}"
-
-
-def _with_offer(draft: Draft, ref: str) -> Draft:
-    """The submitted draft, marked as made from the offer when it still links that policy."""
-    version, _, policy = ref.removeprefix("v").partition(":")
-    if not version.isdigit() or not policy or draft.policy != policy:
-        return draft
-    return dataclasses.replace(draft, from_policy_version=int(version))
 
 
 def _is_report_command(reply: Reply) -> bool:

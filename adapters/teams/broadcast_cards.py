@@ -18,8 +18,9 @@ test checks the two ask the same), with the same input ids as its block ids.
   ``Draft``, or re-sent with the leader's answers and what to fix) and its
   submission as a ``Draft`` or errors;
 - ``status_card``: recent broadcasts with their counts and who is outstanding,
-  with "New broadcast" and "Prepare a broadcast" buttons;
-- ``confirmation_text``: "on its way to N people" or "will be sent on ...".
+  with "New broadcast" and "Prepare a broadcast" buttons.
+
+The questions' ids, limits and checks are ``bot.broadcast_form``'s, shared with Slack.
 
 The "I have read and understood" button under a broadcast is an ordinary
 ``Reply`` button (``convert.render``: ``Action.Submit`` with data
@@ -33,10 +34,34 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from adapters.teams.card_parts import (
+    Element,
+    answer,
+    problems_box,
+    submit_action,
+    text_block,
+    text_input,
+)
 from adapters.teams.convert import MAX_CARD_BYTES, adaptive_card, card_size, escape, neutralise
 from bot import wording
+from bot.broadcast_form import (
+    ACK,
+    AUDIENCE,
+    EVERYONE,
+    FIELD_IDS,
+    GROUPS,
+    LONDON,
+    MAX_MESSAGE,
+    MAX_TITLE,
+    MESSAGE,
+    POLICY,
+    SOME_GROUPS,
+    TITLE,
+    london_time,
+    names_text,
+    read_answers,
+)
 from bot.broadcasts import BroadcastStatus, Draft
 from bot.messages import Action
 
@@ -46,106 +71,41 @@ FORM = "form"
 OFFER = "offer"
 """In the submit data of a form made from a policy-change offer: ``v<version>:<key>``."""
 
-TITLE = "broadcast_title"
-MESSAGE = "broadcast_message"
-POLICY = "broadcast_policy"
-AUDIENCE = "broadcast_audience"
-GROUPS = "broadcast_groups"
-ACK = "broadcast_ack"
 SEND_ON = "broadcast_send_on"
 SEND_TIME = "broadcast_send_time"
 FIELDS = (TITLE, MESSAGE, POLICY, AUDIENCE, GROUPS, ACK, SEND_ON, SEND_TIME)
-FIELD_INPUTS = {
-    "title": TITLE,
-    "message": MESSAGE,
-    "policy": POLICY,
-    "groups": GROUPS,
-    "audience": AUDIENCE,
-    "requires_ack": ACK,
-    "send_at": SEND_ON,
-}
+FIELD_INPUTS = {**FIELD_IDS, "send_at": SEND_ON}
 """The input for each ``Draft`` field the core may object to."""
 
-EVERYONE, SOME_GROUPS = "everyone", "groups"
 NO_POLICY = "none"
 ON, OFF = "true", "false"
 
-MAX_TITLE = 150
-MAX_MESSAGE = 3000
 MAX_CHOICES = 100
 MAX_CHOICE_TITLE = 100
 CHOICE_STEPS = (MAX_CHOICES, 60, 30, 10, 0)
 """Choices offered per question, tried in turn until the form fits in a card."""
-MAX_NAMES = 20
 MAX_STATUSES = 10
 MAX_ACTIONS = 6
-LONDON = ZoneInfo("Europe/London")
-ELLIPSIS = "…"
 
-_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
 _OFFER = re.compile(r"^v\d{1,9}:[^\s]{1,200}$")
 
-Element = dict[str, Any]
 Card = dict[str, Any]
 
 
 # --- small pieces -----------------------------------------------------------------------
 
 
-def _text(text: str, **props: Any) -> Element:
-    """A TextBlock of already-escaped text."""
-    return {"type": "TextBlock", "text": text or escape(ELLIPSIS), "wrap": True, **props}
-
-
-def _str(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def token(data: Mapping[str, Any], key: str = FORM) -> str | None:
-    """A form id from a submission, if it looks like one we sent."""
-    value = _str(data, key)
-    return value if _SAFE_TOKEN.match(value) else None
-
-
 def offer_of(data: Mapping[str, Any]) -> str:
     """The policy-change offer a submitted form was made from, or ""."""
-    value = _str(data, OFFER)
+    value = answer(data, OFFER)
     return value if _OFFER.match(value) else ""
-
-
-def london_time(value: str | datetime) -> str:
-    """A moment as staff in England read it: "Monday 24 November 2026 at 09:00"."""
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    local = moment.astimezone(LONDON)
-    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M}"
-
-
-def names_text(names: Sequence[str], limit: int = MAX_NAMES) -> str:
-    """The first ``limit`` names, then "and N more" (plain text)."""
-    shown = ", ".join(" ".join(name.split()) for name in names[:limit])
-    if len(names) > limit:
-        shown += ", " + wording.broadcast_and_more(len(names) - limit)
-    return shown
 
 
 def _choice(value: str, title: str) -> dict[str, str]:
     title = " ".join(title.split()) or value
     return {"title": title[:MAX_CHOICE_TITLE], "value": value}
-
-
-def _submit(title: str, data: dict[str, Any], style: str | None = None) -> Element:
-    action: Element = {"type": "Action.Submit", "title": title, "data": data}
-    if style:
-        action["style"] = style
-    return action
 
 
 # --- the form ---------------------------------------------------------------------------
@@ -219,31 +179,31 @@ def _form(
     room: int,
 ) -> Card:
     def value(key: str, default: str = "") -> str:
-        return _str(given, key) or default
+        return answer(given, key) or default
 
     body: list[Element] = [
-        _text(escape(wording.broadcast_form_title()), size="medium", weight="bolder"),
-        _text(escape(wording.broadcast_form_intro())),
+        text_block(escape(wording.broadcast_form_title()), size="medium", weight="bolder"),
+        text_block(escape(wording.broadcast_form_intro())),
     ]
     if errors:
-        labels = _labels()
-        lines = [wording.broadcast_form_problems()]
-        lines += [f"{labels.get(key, key)}: {message}" for key, message in errors.items()]
-        body.append(
-            {
-                "type": "Container",
-                "style": "attention",
-                "items": [_text(escape(line)) for line in lines],
-            }
-        )
-    body.append(_text_input(TITLE, wording.broadcast_title_label(), value(TITLE), MAX_TITLE))
+        body.append(problems_box(wording.broadcast_form_problems(), _labels(), errors))
     body.append(
-        _text_input(
+        text_input(
+            TITLE,
+            wording.broadcast_title_label(),
+            value(TITLE),
+            max_length=MAX_TITLE,
+            required_message=wording.broadcast_missing_title(),
+        )
+    )
+    body.append(
+        text_input(
             MESSAGE,
             wording.broadcast_message_label(),
             value(MESSAGE),
-            MAX_MESSAGE,
+            max_length=MAX_MESSAGE,
             multiline=True,
+            required_message=wording.broadcast_missing_message(),
             placeholder=wording.broadcast_message_hint(),
         )
     )
@@ -330,42 +290,14 @@ def _form(
     data = {"action": BROADCAST_SUBMIT, FORM: form_id}
     if offer:
         data[OFFER] = offer
-    send = _submit(wording.broadcast_card_send(), data, "positive")
+    send = submit_action(wording.broadcast_card_send(), data, "positive")
     return adaptive_card(body, [send], wording.broadcast_form_title())
 
 
-def _text_input(
-    ident: str,
-    label: str,
-    value: str,
-    max_length: int,
-    *,
-    multiline: bool = False,
-    placeholder: str | None = None,
-) -> Element:
-    element: Element = {
-        "type": "Input.Text",
-        "id": ident,
-        "label": label,
-        "isMultiline": multiline,
-        "maxLength": max_length,
-        "isRequired": True,
-        "errorMessage": (
-            wording.broadcast_missing_title()
-            if ident == TITLE
-            else wording.broadcast_missing_message()
-        ),
-    }
-    if placeholder:
-        element["placeholder"] = placeholder
-    if value.strip():
-        element["value"] = value.strip()[:max_length]
-    return element
-
-
 def _send_at(data: Mapping[str, Any], now: datetime) -> tuple[datetime | None, str | None]:
-    """The chosen moment (UK time, as UTC), or None for "now"; or an error."""
-    day, clock = _str(data, SEND_ON), _str(data, SEND_TIME)
+    """The chosen moment (UK time, as UTC), or None for "now"; or why it
+    cannot be read (``broadcast_form`` checks it is in the future)."""
+    day, clock = answer(data, SEND_ON), answer(data, SEND_TIME)
     if not day and not clock:
         return None, None
     if not day or not clock:
@@ -377,8 +309,6 @@ def _send_at(data: Mapping[str, Any], now: datetime) -> tuple[datetime | None, s
     except ValueError:
         return None, wording.broadcast_no_send_time()
     moment = local.replace(tzinfo=LONDON).astimezone(UTC)
-    if moment <= now:
-        return None, wording.broadcast_send_time_past()
     return moment, None
 
 
@@ -392,61 +322,30 @@ def read_broadcast(
     """A submitted form: the ``Draft``, or None and an error for each question
     (by input id) that needs another look. ``policies`` and ``groups`` are what
     the school has now; ``now`` (timezone-aware) is what a send time must be after."""
-    errors: dict[str, str] = {}
-    title = _str(data, TITLE)
-    if not title:
-        errors[TITLE] = wording.broadcast_missing_title()
-    elif len(title) > MAX_TITLE:
-        errors[TITLE] = wording.broadcast_too_long(MAX_TITLE)
-    message = _str(data, MESSAGE)
-    if not message:
-        errors[MESSAGE] = wording.broadcast_missing_message()
-    elif len(message) > MAX_MESSAGE:
-        errors[MESSAGE] = wording.broadcast_too_long(MAX_MESSAGE)
-
-    policy: str | None = _str(data, POLICY)
-    if policy in ("", NO_POLICY):
-        policy = None
-    elif policy not in policies:
-        errors[POLICY] = wording.broadcast_unknown_policy()
-
-    chosen: tuple[str, ...] = ()
-    if _str(data, AUDIENCE) == SOME_GROUPS:
-        chosen = tuple(dict.fromkeys(g.strip() for g in _str(data, GROUPS).split(",") if g.strip()))
-        if not chosen:
-            errors[GROUPS] = wording.broadcast_no_groups_chosen()
-        elif any(group not in groups for group in chosen):
-            errors[GROUPS] = wording.broadcast_unknown_group()
-
-    requires_ack = _str(data, ACK) != OFF
+    policy = answer(data, POLICY)
+    chosen = [g.strip() for g in answer(data, GROUPS).split(",") if g.strip()]
     send_at, problem = _send_at(data, now)
-    if problem is not None:
-        errors[SEND_ON] = problem
-
-    if errors:
-        return None, errors
-    return (
-        Draft(
-            title=title,
-            message=message,
-            policy=policy,
-            groups=chosen,
-            requires_ack=requires_ack,
-            send_at=send_at,
-        ),
-        {},
+    draft, problems = read_answers(
+        {
+            TITLE: answer(data, TITLE),
+            MESSAGE: answer(data, MESSAGE),
+            POLICY: "" if policy == NO_POLICY else policy,
+            AUDIENCE: answer(data, AUDIENCE),
+        },
+        chosen,
+        requires_ack=answer(data, ACK) != OFF,
+        send_at=send_at,
+        send_at_problem=problem,
+        now=now,
+        policies=policies,
+        groups=groups,
     )
+    return draft, {FIELD_INPUTS[field]: message for field, message in problems.items()}
 
 
 def field_input(field: str | None) -> str | None:
     """The input id for a ``Draft`` field named by the core, if the form has one."""
     return FIELD_INPUTS.get(field or "")
-
-
-def confirmation_text(status: BroadcastStatus) -> str:
-    if status.state == "scheduled":
-        return wording.broadcast_scheduled(status.title, london_time(status.send_at))
-    return wording.broadcast_sent(status.title, status.recipients)
 
 
 # --- status -----------------------------------------------------------------------------
@@ -455,13 +354,13 @@ def confirmation_text(status: BroadcastStatus) -> str:
 def status_items(status: BroadcastStatus) -> list[Element]:
     when = status.send_at or status.created_at
     items: list[Element] = [
-        _text(neutralise(status.title), weight="bolder", separator=True, spacing="medium"),
-        _text(
+        text_block(neutralise(status.title), weight="bolder", separator=True, spacing="medium"),
+        text_block(
             escape(wording.broadcast_state_line(status.state, status.author, london_time(when))),
             isSubtle=True,
             spacing="none",
         ),
-        _text(
+        text_block(
             escape(
                 wording.broadcast_counts(
                     status.recipients, status.delivered, status.acknowledged, status.requires_ack
@@ -473,14 +372,16 @@ def status_items(status: BroadcastStatus) -> list[Element]:
     if status.requires_ack and status.state == "sent":
         if status.outstanding:
             line = wording.broadcast_outstanding(names_text(status.outstanding))
-            items.append(_text(neutralise(line), size="small"))
+            items.append(text_block(neutralise(line), size="small"))
         elif status.recipients:
-            items.append(_text(escape(wording.broadcast_everyone_acknowledged()), size="small"))
+            items.append(
+                text_block(escape(wording.broadcast_everyone_acknowledged()), size="small")
+            )
     if status.unreachable:
         line = wording.broadcast_unreachable(names_text(status.unreachable))
-        items.append(_text(neutralise(line), size="small", isSubtle=True))
+        items.append(text_block(neutralise(line), size="small", isSubtle=True))
     if status.chasers:
-        items.append(_text(escape(wording.broadcast_chasers(status.chasers)), size="small"))
+        items.append(text_block(escape(wording.broadcast_chasers(status.chasers)), size="small"))
     return items
 
 
@@ -491,27 +392,27 @@ def status_card(
     "Prepare a broadcast" per changed policy staff have not been told about
     (``offers``: (policy key, title)) and "New broadcast"."""
     summary = wording.broadcast_status_heading()
-    body: list[Element] = [_text(escape(summary), size="medium", weight="bolder")]
+    body: list[Element] = [text_block(escape(summary), size="medium", weight="bolder")]
     for key, title in offers[:MAX_CHOICES]:
-        body.append(_text(neutralise(wording.broadcast_offer_line(title))))
+        body.append(text_block(neutralise(wording.broadcast_offer_line(title))))
         body.append(
             {
                 "type": "ActionSet",
                 "actions": [
-                    _submit(
+                    submit_action(
                         wording.broadcast_prepare_button(),
                         {"action": Action.BROADCAST_NEW.value, "value": key},
                     )
                 ],
             }
         )
-    new = _submit(
+    new = submit_action(
         wording.broadcast_new_button(),
         {"action": Action.BROADCAST_NEW.value, "value": ""},
         "positive",
     )
     if not statuses:
-        body.append(_text(escape(wording.broadcast_none_yet())))
+        body.append(text_block(escape(wording.broadcast_none_yet())))
     for status in statuses[:MAX_STATUSES]:
         items = status_items(status)
         if card_size(adaptive_card([*body, *items], [new], summary)) > MAX_CARD_BYTES:

@@ -27,10 +27,17 @@ Teams never renders as Markdown. Every card is version 1.5 and under
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from adapters.teams.card_parts import (
+    Element,
+    answer,
+    problems_box,
+    submit_action,
+    text_block,
+    text_input,
+)
 from adapters.teams.convert import (
     ELLIPSIS,
     MAX_CARD_BYTES,
@@ -84,9 +91,6 @@ MAX_FORM_ID = 64
 MAX_TEXT_BLOCK = 2000
 """Characters of someone's words in one TextBlock, before escaping."""
 
-_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-Element = dict[str, Any]
 Card = dict[str, Any]
 TextKind = Literal["concern_note_submit", "concern_close_submit"]
 
@@ -94,16 +98,11 @@ TextKind = Literal["concern_note_submit", "concern_close_submit"]
 # --- small pieces -----------------------------------------------------------------------
 
 
-def _text(text: str, **props: Any) -> Element:
-    """A TextBlock of already-escaped text."""
-    return {"type": "TextBlock", "text": text or escape(ELLIPSIS), "wrap": True, **props}
-
-
 def _words(text: str) -> list[Element]:
     """Someone's words as neutralised TextBlocks, split at about 2000 characters."""
     text = text.strip() or "-"
     pieces = [text[i : i + MAX_TEXT_BLOCK] for i in range(0, len(text), MAX_TEXT_BLOCK)]
-    return [_text(neutralise(piece) or escape("-")) for piece in pieces]
+    return [text_block(neutralise(piece) or escape("-")) for piece in pieces]
 
 
 def _danger_first(text: str | None = None) -> Element:
@@ -111,34 +110,16 @@ def _danger_first(text: str | None = None) -> Element:
     return {
         "type": "Container",
         "style": "attention",
-        "items": [_text(escape(advice), weight="bolder", size="medium")],
+        "items": [text_block(escape(advice), weight="bolder", size="medium")],
     }
 
 
 def _label(text: str) -> Element:
-    return _text(escape(text), weight="bolder", spacing="medium")
+    return text_block(escape(text), weight="bolder", spacing="medium")
 
 
 def _choice(value: str, title: str) -> dict[str, str]:
     return {"title": title, "value": value}
-
-
-def _submit(title: str, data: dict[str, Any], style: str | None = None) -> Element:
-    action: Element = {"type": "Action.Submit", "title": title, "data": data}
-    if style:
-        action["style"] = style
-    return action
-
-
-def _str(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def token(data: Mapping[str, Any], key: str) -> str | None:
-    """A reference or form id from a submission, if it looks like one we sent."""
-    value = _str(data, key)
-    return value if _SAFE_TOKEN.match(value) else None
 
 
 # --- the report form --------------------------------------------------------------------
@@ -169,33 +150,6 @@ def _choice_set(
     return element
 
 
-def _text_input(
-    ident: str,
-    label: str,
-    value: str,
-    *,
-    max_length: int,
-    multiline: bool,
-    required: bool,
-    placeholder: str | None = None,
-) -> Element:
-    element: Element = {
-        "type": "Input.Text",
-        "id": ident,
-        "label": label,
-        "isMultiline": multiline,
-        "maxLength": max_length,
-        "isRequired": required,
-    }
-    if required:
-        element["errorMessage"] = wording.concern_missing_text()
-    if placeholder:
-        element["placeholder"] = placeholder
-    if value.strip():
-        element["value"] = value.strip()[:max_length]
-    return element
-
-
 def concern_form(
     form_id: str,
     *,
@@ -209,23 +163,14 @@ def concern_form(
     given: Mapping[str, Any] = values or {}
 
     def value(key: str) -> str:
-        return _str(given, key)
+        return answer(given, key)
 
     body: list[Element] = [
-        _text(escape(wording.concern_form_title()), size="medium", weight="bolder"),
-        _text(escape(wording.concern_form_intro())),
+        text_block(escape(wording.concern_form_title()), size="medium", weight="bolder"),
+        text_block(escape(wording.concern_form_intro())),
     ]
     if errors:
-        labels = _labels()
-        lines = [wording.concern_form_problems()]
-        lines += [f"{labels.get(key, key)}: {message}" for key, message in errors.items()]
-        body.append(
-            {
-                "type": "Container",
-                "style": "attention",
-                "items": [_text(escape(line)) for line in lines],
-            }
-        )
+        body.append(problems_box(wording.concern_form_problems(), _labels(), errors))
     body += [
         _choice_set(
             ABOUT,
@@ -251,31 +196,33 @@ def concern_form(
             required=False,
             expanded=False,
         ),
-        _text(escape(wording.concern_role_hint()), isSubtle=True, size="small", spacing="none"),
-        _text_input(
+        text_block(
+            escape(wording.concern_role_hint()), isSubtle=True, size="small", spacing="none"
+        ),
+        text_input(
             ABOUT_NAME,
             wording.concern_name_label(),
             value(ABOUT_NAME),
             max_length=MAX_NAME,
             multiline=False,
-            required=True,
+            required_message=wording.concern_missing_text(),
         ),
-        _text_input(
+        text_input(
             WHAT,
             wording.concern_what_label(),
             value(WHAT) or prefill,
             max_length=MAX_WHAT,
             multiline=True,
-            required=True,
+            required_message=wording.concern_missing_text(),
             placeholder=wording.concern_what_hint(),
         ),
-        _text_input(
+        text_input(
             WHEN_WHERE,
             wording.concern_when_label(),
             value(WHEN_WHERE),
             max_length=MAX_WHEN_WHERE,
             multiline=False,
-            required=True,
+            required_message=wording.concern_missing_text(),
             placeholder=wording.concern_when_placeholder(),
         ),
         _choice_set(
@@ -286,17 +233,16 @@ def concern_form(
             required=True,
             expanded=True,
         ),
-        _text_input(
+        text_input(
             ACTIONS_TAKEN,
             wording.concern_actions_label(),
             value(ACTIONS_TAKEN),
             max_length=MAX_ACTIONS_TAKEN,
             multiline=True,
-            required=False,
             placeholder=wording.concern_actions_hint(),
         ),
     ]
-    send = _submit(
+    send = submit_action(
         wording.concern_card_send(), {"action": CONCERN_SUBMIT, FORM: form_id}, "positive"
     )
     card = adaptive_card(body, [send], wording.concern_form_title())
@@ -324,7 +270,7 @@ def read_concern(data: Mapping[str, Any]) -> tuple[ConcernForm | None, dict[str,
     """A submitted form: the ``ConcernForm``, or None and an error for each
     question (by input id) that needs another look (see bot/concern_form.py)."""
     keys = (ABOUT, ABOUT_ROLE, ABOUT_NAME, WHAT, WHEN_WHERE, DANGER, ACTIONS_TAKEN)
-    return read_answers({key: _str(data, key) for key in keys})
+    return read_answers({key: answer(data, key) for key in keys})
 
 
 # --- after sending ----------------------------------------------------------------------
@@ -340,20 +286,22 @@ def confirmation_card(reply: Reply, urgent: bool) -> Card:
     confirmation with its reference."""
     lines = _lines(reply.text)
     if not urgent:
-        return adaptive_card([_text(escape(line)) for line in lines], summary=_summary(reply.text))
+        return adaptive_card(
+            [text_block(escape(line)) for line in lines], summary=_summary(reply.text)
+        )
     advice = lines.pop(0) if lines and "999" in lines[0] else wording.concern_danger_first()
-    body = [_danger_first(advice), *(_text(escape(line)) for line in lines)]
+    body = [_danger_first(advice), *(text_block(escape(line)) for line in lines)]
     return adaptive_card(body, summary=_summary(advice))
 
 
 def failure_card() -> Card:
     """It could not be sent: say so, and send them to the DSL in person now."""
-    body = [_danger_first(), _text(escape(wording.concern_not_sent()))]
+    body = [_danger_first(), text_block(escape(wording.concern_not_sent()))]
     return adaptive_card(body, summary=_summary(wording.concern_not_sent()))
 
 
 def notice_card(text: str) -> Card:
-    body = [_text(escape(line)) for line in _lines(text)]
+    body = [text_block(escape(line)) for line in _lines(text)]
     return adaptive_card(body, summary=_summary(text))
 
 
@@ -408,14 +356,14 @@ def report_cards(view: ConcernView) -> list[Card]:
         )
     groups: list[list[Element]] = []
     head: list[Element] = [
-        _text(escape(wording.concern_report_title()), size="medium", weight="bolder")
+        text_block(escape(wording.concern_report_title()), size="medium", weight="bolder")
     ]
     if view.urgent or form.immediate_danger:
         head.append(
             {
                 "type": "Container",
                 "style": "attention",
-                "items": [_text(escape(wording.concern_urgent_flag()), weight="bolder")],
+                "items": [text_block(escape(wording.concern_urgent_flag()), weight="bolder")],
             }
         )
     head.append({"type": "FactSet", "facts": facts})
@@ -437,7 +385,7 @@ def report_cards(view: ConcernView) -> list[Card]:
             by = _person_or_none(note.by)
             heading = f"{note.at}, {who(by) if by else note.by}"
             groups.append(
-                [_text(neutralise(heading), isSubtle=True, size="small"), *_words(note.text)]
+                [text_block(neutralise(heading), isSubtle=True, size="small"), *_words(note.text)]
             )
     if view.outcome is not None:
         closed = f" ({view.closed_at})" if view.closed_at else ""
@@ -498,34 +446,34 @@ def text_form(kind: TextKind, ref: str, errors: Mapping[str, str] | None = None)
             wording.concern_close_submit(),
         )
     body: list[Element] = [
-        _text(escape(title), size="medium", weight="bolder"),
-        _text(escape(f"{wording.concern_ref_label()}: {ref}"), isSubtle=True),
+        text_block(escape(title), size="medium", weight="bolder"),
+        text_block(escape(f"{wording.concern_ref_label()}: {ref}"), isSubtle=True),
     ]
     if errors:
         body.append(
             {
                 "type": "Container",
                 "style": "attention",
-                "items": [_text(escape(message)) for message in errors.values()],
+                "items": [text_block(escape(message)) for message in errors.values()],
             }
         )
     body.append(
-        _text_input(
+        text_input(
             TEXT,
             label,
             "",
             max_length=MAX_NOTE,
             multiline=True,
-            required=True,
+            required_message=wording.concern_missing_text(),
             placeholder=hint,
         )
     )
-    send = _submit(submit, {"action": kind, REF: ref})
+    send = submit_action(submit, {"action": kind, REF: ref})
     return adaptive_card(body, [send], f"{title}: {ref}")
 
 
 def read_text(data: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
-    text = _str(data, TEXT)
+    text = answer(data, TEXT)
     if not text:
         return None, {TEXT: wording.concern_missing_text()}
     if len(text) > MAX_NOTE:
