@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -264,6 +264,15 @@ class Subject:
     def key(self) -> str:
         return f"{self.platform}:{self.user_id}"
 
+    def at_school(
+        self, sql: str, params: Sequence[str], column: str = "school"
+    ) -> tuple[str, list[str]]:
+        """``sql`` (ending in its WHERE conditions) and ``params``, limited to
+        this request's school when it names one."""
+        if self.school is None:
+            return sql, list(params)
+        return f"{sql} AND {column} = ?", [*params, self.school]
+
 
 @dataclass
 class Erasure:
@@ -307,10 +316,7 @@ def _erase_questions(db: sqlite_utils.Database, who: Subject) -> Erasure:
         "SELECT a.question_id FROM question_askers a JOIN questions q ON q.id = a.question_id"
         " WHERE a.platform = ? AND lower(a.user_id) = lower(?)"
     )
-    params: list[str] = [who.platform, who.user_id]
-    if who.school is not None:
-        mine += " AND q.school = ?"
-        params.append(who.school)
+    mine, params = who.at_school(mine, [who.platform, who.user_id], "q.school")
     ids = [row[0] for row in db.execute(mine, params).fetchall()]
     if not ids:
         return done
@@ -346,11 +352,7 @@ def _erase_reachability(db: sqlite_utils.Database, who: Subject) -> Erasure:
         "DELETE FROM conversation_references"
         " WHERE platform = ? AND scope = 'user' AND lower(key) = lower(?)"
     )
-    params = [who.platform, who.user_id]
-    if who.school is not None:
-        sql += " AND school = ?"
-        params.append(who.school)
-    removed = db.execute(sql, params).rowcount
+    removed = db.execute(*who.at_school(sql, [who.platform, who.user_id])).rowcount
     if removed:
         done.removed["conversation_references"] = removed
     return done
@@ -363,11 +365,7 @@ def _keep_safeguarding(db: sqlite_utils.Database, who: Subject) -> Erasure:
     if not _has(db, "concerns"):
         return done
     sql = "SELECT count(*) FROM concerns WHERE (reporter = ? OR recipients LIKE ?)"
-    params = [who.key, f'%"{who.key}"%']
-    if who.school is not None:
-        sql += " AND school = ?"
-        params.append(who.school)
-    count = int(db.execute(sql, params).fetchone()[0])
+    count = int(db.execute(*who.at_school(sql, [who.key, f'%"{who.key}"%'])).fetchone()[0])
     if count:
         done.kept.append(
             f"{count} safeguarding report{'' if count == 1 else 's'} they made or handled "
@@ -383,11 +381,8 @@ def _staff_rows(db: sqlite_utils.Database, who: Subject) -> list[tuple[int, str,
         return []
     column = "slack_user_id" if who.platform == "slack" else "teams_user_id"
     sql = f"SELECT id, school, email, active FROM staff WHERE lower({column}) = lower(?)"
-    params = [who.user_id]
-    if who.school is not None:
-        sql += " AND school = ?"
-        params.append(who.school)
-    return [(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in db.execute(sql, params)]
+    rows = db.execute(*who.at_school(sql, [who.user_id]))
+    return [(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
 
 @register_eraser("staff")
@@ -435,11 +430,7 @@ def _erase_staff_records(db: sqlite_utils.Database, who: Subject) -> Erasure:
         )
     if _has(db, "broadcast_attempts"):
         sql = "DELETE FROM broadcast_attempts WHERE platform = ? AND lower(user_id) = lower(?)"
-        params = [who.platform, who.user_id]
-        if who.school is not None:
-            sql += " AND school = ?"
-            params.append(who.school)
-        refused = db.execute(sql, params).rowcount
+        refused = db.execute(*who.at_school(sql, [who.platform, who.user_id])).rowcount
         if refused:
             done.removed["broadcast_attempts"] = refused
     return done

@@ -21,8 +21,6 @@ talk to the bot and the Teams adapter learns their email (``link``).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from typing import Literal, get_args
 
 import sqlite_utils
 
+from bot import csv_files
 from knowledge.errors import GuidebotError
 from knowledge.store import run_migrations
 
@@ -40,7 +39,8 @@ ROLES: tuple[Role, ...] = get_args(Role)
 BROADCASTERS: frozenset[str] = frozenset({"leader", "head"})
 """Roles allowed to broadcast to staff."""
 
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_IMPORT_BYTES = csv_files.MAX_IMPORT_BYTES
+"""The largest staff file read (as for every CSV import)."""
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPLIT_RE = re.compile(r"[;|,]")
 _GROUP_RE = re.compile(r"^[a-z0-9][a-z0-9 _-]{0,40}$")
@@ -155,34 +155,21 @@ def _split(cell: str | None) -> list[str]:
 
 def parse_staff_csv(text: str, source: str = "the staff file") -> list[StaffRow]:
     """Rows of a staff CSV; raises DirectoryError naming the first bad line."""
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        raise DirectoryError(f"{source} is empty: it needs a header row name,email,roles,groups")
-    reader = csv.DictReader(io.StringIO(text))
-    headers = {(h or "").strip().casefold() for h in reader.fieldnames or []}
-    missing = [h for h in ("name", "email") if h not in headers]
-    if missing:
-        raise DirectoryError(
-            f"{source} has no {' or '.join(missing)} column: the first row must be "
-            "the headings name,email,roles,groups"
-        )
+    found = csv_files.records(
+        text,
+        source,
+        headings=("name", "email", "roles", "groups"),
+        required=("name", "email"),
+        error=DirectoryError,
+    )
     rows: list[StaffRow] = []
     seen: dict[str, int] = {}
-    try:
-        for record in reader:
-            line = reader.line_num
-            cells = {(k or "").strip().casefold(): (v or "").strip() for k, v in record.items()}
-            if not any(cells.values()):
-                continue
-            rows.append(_staff_row(cells, line, source))
-            email = rows[-1].email
-            if email in seen:
-                raise DirectoryError(
-                    f"{source} line {line}: {email} is already on line {seen[email]}"
-                )
-            seen[email] = line
-    except csv.Error as exc:
-        raise DirectoryError(f"{source} line {reader.line_num}: not valid CSV ({exc})") from None
+    for line, cells in found:
+        rows.append(_staff_row(cells, line, source))
+        email = rows[-1].email
+        if email in seen:
+            raise DirectoryError(f"{source} line {line}: {email} is already on line {seen[email]}")
+        seen[email] = line
     if not rows:
         raise DirectoryError(f"{source} has headings but nobody in it")
     return rows
@@ -234,22 +221,7 @@ def _staff_row(cells: dict[str, str], line: int, source: str) -> StaffRow:
 
 def read_staff_file(path: Path) -> list[StaffRow]:
     """Read and check a staff CSV file (UTF-8, as Excel's "CSV UTF-8" saves it)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_IMPORT_BYTES:
-            raise DirectoryError(f"{path.name} is larger than 5 MB: is it the right file?")
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise DirectoryError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DirectoryError(f"{path} is a folder, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise DirectoryError(
-            f"{path.name} is not UTF-8 text: in Excel, save it as 'CSV UTF-8'"
-        ) from None
-    except OSError as exc:
-        raise DirectoryError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_staff_csv(text, path.name)
+    return parse_staff_csv(csv_files.read_text(path, DirectoryError), path.name)
 
 
 _PERSON_COLUMNS = "id, school, email, name, roles, groups, active, slack_user_id, teams_user_id"

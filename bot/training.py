@@ -52,8 +52,6 @@ where HR can chase them or import the record.
 from __future__ import annotations
 
 import calendar
-import csv
-import io
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -64,7 +62,7 @@ from typing import Any, Literal
 
 import sqlite_utils
 
-from bot import wording
+from bot import csv_files, wording
 from bot.directory import ROLES, Directory, Person
 from bot.messages import Reply
 from bot.outbox import Outbox, stamp, utcnow
@@ -74,7 +72,6 @@ from knowledge.store import run_migrations
 
 log = logging.getLogger(__name__)
 
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
 _COURSE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 _UK_DATE_RE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
@@ -279,29 +276,12 @@ class Training:
         self, school: str, text: str, source: str = "the training file"
     ) -> list[Completion]:
         """Check every row of a completions CSV; raises TrainingError naming the first bad line."""
-        text = text.lstrip("\ufeff")
-        if not text.strip():
-            raise TrainingError(
-                f"{source} is empty: it needs a header row email,course,completed_on"
-            )
-        reader = csv.DictReader(io.StringIO(text))
-        headers = {(h or "").strip().casefold() for h in reader.fieldnames or []}
-        missing = [h for h in ("email", "course", "completed_on") if h not in headers]
-        if missing:
-            raise TrainingError(
-                f"{source} has no {' or '.join(missing)} column: the first row must be "
-                "the headings email,course,completed_on"
-            )
+        columns = ("email", "course", "completed_on")
+        found = csv_files.records(
+            text, source, headings=columns, required=columns, error=TrainingError
+        )
         today = self.hours(school).today(self.clock())
-        rows: list[Completion] = []
-        try:
-            for record in reader:
-                cells = {(k or "").strip().casefold(): (v or "").strip() for k, v in record.items()}
-                if not any(cells.values()):
-                    continue
-                rows.append(self._row(school, cells, reader.line_num, source, today))
-        except csv.Error as exc:
-            raise TrainingError(f"{source} line {reader.line_num}: not valid CSV ({exc})") from None
+        rows = [self._row(school, cells, line, source, today) for line, cells in found]
         if not rows:
             raise TrainingError(f"{source} has headings but no completions in it")
         return rows
@@ -352,20 +332,7 @@ class Training:
 
     def import_csv(self, school: str, path: Path) -> ImportSummary:
         """Read and import a completions CSV; a bad file changes nothing."""
-        try:
-            if path.stat().st_size > MAX_IMPORT_BYTES:
-                raise TrainingError(f"{path.name} is larger than 5 MB: is it the right file?")
-            text = path.read_bytes().decode("utf-8")
-        except FileNotFoundError:
-            raise TrainingError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise TrainingError(f"{path} is a folder, not a CSV file") from None
-        except UnicodeDecodeError:
-            raise TrainingError(
-                f"{path.name} is not UTF-8 text: in Excel, save it as 'CSV UTF-8'"
-            ) from None
-        except OSError as exc:
-            raise TrainingError(f"cannot read {path}: {exc.strerror}") from None
+        text = csv_files.read_text(path, TrainingError)
         return self.import_rows(school, self.parse_csv(school, text, path.name))
 
     # who is due ------------------------------------------------------------------------------
