@@ -125,10 +125,8 @@ def read_answers(
 
 def offer_draft(kb: KnowledgeBase, school: str, policy_key: str) -> Draft | None:
     """The ready-made broadcast for a changed policy, if it is still pending."""
-    for changes in policy_changes.pending_offers(kb, school):
-        if changes.policy == policy_key:
-            return policy_changes.draft_from(changes)
-    return None
+    found = policy_changes.pending_offers(kb, school, policy_key)
+    return policy_changes.draft_from(found[0]) if found else None
 
 
 def offer_ref(draft: Draft | None) -> str:

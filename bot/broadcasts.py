@@ -58,7 +58,7 @@ from typing import Any, Literal, cast
 import sqlite_utils
 
 from bot import wording
-from bot.directory import Directory, Person
+from bot.directory import Directory, Person, reachable_at
 from bot.messages import Action, Button, Reply
 from bot.outbox import MIGRATIONS as OUTBOX_MIGRATIONS
 from bot.outbox import Outbox, stamp, utcnow
@@ -307,10 +307,15 @@ class BroadcastRecords:
     """Reading broadcasts (status, lists): needs no outbox key, so the CLI and
     the digest can use it on their own."""
 
-    def __init__(self, db: sqlite_utils.Database, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        clock: Callable[[], datetime] = utcnow,
+        directory: Directory | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
-        self.directory = Directory(db, clock)
+        self.directory = directory if directory is not None else Directory(db, clock)
         run_migrations(db, OUTBOX_MIGRATIONS)
         run_migrations(db, MIGRATIONS)
 
@@ -446,9 +451,8 @@ class Broadcasts(BroadcastRecords):
         settings: BroadcastSettings | None = None,
         school_open: Callable[[str, datetime], bool] | None = None,
     ) -> None:
-        super().__init__(db, clock)
+        super().__init__(db, clock, directory)
         self.outbox = outbox
-        self.directory = directory
         self.settings = settings or BroadcastSettings()
         self.school_open = school_open
         """(school, moment) -> whether reminders may go now (bot.school_hours);
@@ -645,7 +649,8 @@ class Broadcasts(BroadcastRecords):
         cutoff = stamp(self.clock() - timedelta(days=settings.chase_after_days))
         due = self.db.execute(
             """
-            SELECT r.broadcast_id, r.person_id, r.chasers, b.school
+            SELECT r.broadcast_id, r.person_id, r.chasers, b.school,
+                   s.slack_user_id, s.teams_user_id
             FROM broadcast_recipients r
             JOIN broadcasts b ON b.id = r.broadcast_id
             JOIN staff s ON s.id = r.person_id
@@ -666,7 +671,7 @@ class Broadcasts(BroadcastRecords):
             for school in {row[3] for row in due}
             if self.school_open is not None and not self.school_open(school, now)
         }
-        for broadcast_id, person_id, chasers, school in due:
+        for broadcast_id, person_id, chasers, school, slack_id, teams_id in due:
             if school in closed:
                 continue  # a chaser is a reminder: it waits for school hours
             if broadcast_id not in replies:
@@ -674,10 +679,10 @@ class Broadcasts(BroadcastRecords):
                 assert stored is not None
                 replies[broadcast_id] = (stored, wording.broadcast_dm_text(*self._dm_parts(stored)))
             stored, dm_text = replies[broadcast_id]
-            person = self.directory.get(int(person_id))
-            if person is None or not person.addresses():
+            addresses = reachable_at(slack_id, teams_id)  # now, from the joined staff row
+            if not addresses:
                 continue
-            platform, user_id = person.addresses()[0]
+            platform, user_id = addresses[0]
             number = int(chasers) + 1
             reply = Reply(
                 wording.broadcast_chaser_text(stored.title, _day(stored.dispatched_at), dm_text),
@@ -777,11 +782,6 @@ class Broadcasts(BroadcastRecords):
             kind="notice",
             extra=extra,
         )
-
-    def message_for(self, broadcast_id: int) -> Reply | None:
-        """The direct message recipients get (for previews and tests)."""
-        stored = self._get(broadcast_id)
-        return self._reply(stored) if stored is not None else None
 
 
 def _policy(db: sqlite_utils.Database, school: str, key: str) -> tuple[str, str | None] | None:

@@ -991,7 +991,7 @@ def digest(
         Training(kb.db, directory, None, hours, schedule.training),
         hours,
         schedule.digest,
-        broadcasts=BroadcastRecords(kb.db),
+        broadcasts=BroadcastRecords(kb.db, directory=directory),
     )
     if slug not in digests.schools():
         raise CliError(f"there is no school {school!r} in {database} (no policies and no staff)")

@@ -101,12 +101,17 @@ class Person:
 
     def addresses(self) -> list[tuple[str, str]]:
         """(platform, user id) pairs where this person can be reached, Slack first."""
-        found: list[tuple[str, str]] = []
-        if self.slack_user_id:
-            found.append(("slack", self.slack_user_id))
-        if self.teams_user_id:
-            found.append(("teams", self.teams_user_id))
-        return found
+        return reachable_at(self.slack_user_id, self.teams_user_id)
+
+
+def reachable_at(slack_user_id: object, teams_user_id: object) -> list[tuple[str, str]]:
+    """(platform, user id) pairs for a staff row's platform ids, Slack first."""
+    found: list[tuple[str, str]] = []
+    if slack_user_id:
+        found.append(("slack", str(slack_user_id)))
+    if teams_user_id:
+        found.append(("teams", str(teams_user_id)))
+    return found
 
 
 @dataclass(frozen=True)
@@ -261,9 +266,15 @@ class Directory:
         now = self._stamp()
         listed: set[str] = set()
         with self.db.atomic():
+            # Everyone already listed, in one query (not one per row); an email met
+            # twice in ``rows`` is looked up again, as the first may have added it.
+            known = {p.email: p for p in self.people(school, include_left=True)}
+            seen: set[str] = set()
             for row in rows:
                 listed.add(row.email)
-                existing = self.by_email(school, row.email)
+                email = row.email.strip().casefold()
+                existing = self.by_email(school, email) if email in seen else known.get(email)
+                seen.add(email)
                 values = {
                     "name": row.name,
                     "roles": " ".join(sorted(row.roles)),
@@ -379,10 +390,6 @@ class Directory:
             [school, wanted],
         ).fetchone()
         return _person(row) if row else None
-
-    def has_role(self, school: str, platform: str, user_id: str, *roles: str) -> bool:
-        person = self.by_platform(school, platform, user_id)
-        return person is not None and person.active and person.has_role(*roles)
 
     def groups(self, school: str) -> list[str]:
         """Every group named in the school's directory, sorted."""

@@ -293,10 +293,18 @@ def offered(db: sqlite_utils.Database, school: str, key: str, version: int) -> b
     return row is not None
 
 
-def pending_offers(kb_or_db: Any, school: str) -> list[PolicyChanges]:
-    """Changed policies with no broadcast made from their latest version yet."""
+def pending_offers(kb_or_db: Any, school: str, key: str | None = None) -> list[PolicyChanges]:
+    """Changed policies (or only the one called ``key``) with no broadcast made
+    from their latest version yet. Offers already taken are skipped before their
+    clauses are compared (App Home asks for this on every visit)."""
     db = _database(kb_or_db)
-    return [c for c in changed_policies(db, school) if not offered(db, school, c.policy, c.version)]
+    waiting = [
+        p
+        for p in _policies(db, school, key)
+        if not offered(db, school, str(p["key"]), int(p["version"]))
+    ]
+    found = [_changes(db, p) for p in waiting]
+    return [c for c in found if c is not None and c.changes]
 
 
 # --- the ready-made broadcast ----------------------------------------------------------------

@@ -90,10 +90,6 @@ class ReviewStep:
     due_on: date
     review_date: date
 
-    @property
-    def overdue_weeks(self) -> int | None:
-        return int(self.name.split("-")[1]) if self.name.startswith("overdue-") else None
-
 
 def review_step(review_date: date, today: date) -> ReviewStep | None:
     """The latest reminder due on or before ``today`` (None before the first)."""

@@ -269,11 +269,6 @@ def read_broadcast(
     return draft, {blocks[field]: message for field, message in problems.items()}
 
 
-def field_block(field: str | None) -> str | None:
-    """The block_id for a ``Draft`` field named by the core, if the form has one."""
-    return FIELD_BLOCKS.get(field or "")
-
-
 # --- after sending ----------------------------------------------------------------------
 
 

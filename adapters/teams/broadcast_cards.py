@@ -343,11 +343,6 @@ def read_broadcast(
     return draft, {FIELD_INPUTS[field]: message for field, message in problems.items()}
 
 
-def field_input(field: str | None) -> str | None:
-    """The input id for a ``Draft`` field named by the core, if the form has one."""
-    return FIELD_INPUTS.get(field or "")
-
-
 # --- status -----------------------------------------------------------------------------
 
 
