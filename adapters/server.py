@@ -279,43 +279,46 @@ def build_app(
     teams_mode = check_mode(settings, insecure_local)
     box = secret_box if secret_box is not None else SecretBox.from_env(os.environ)
     now: Clock = clock or time.time
+
+    def utc_now() -> datetime:
+        """``now`` as an aware UTC datetime: the clock every service below reads."""
+        return datetime.fromtimestamp(now(), UTC)
+
     owned = not isinstance(kb_path_or_kb, KnowledgeBase)
     kb = kb_path_or_kb if isinstance(kb_path_or_kb, KnowledgeBase) else KnowledgeBase(kb_path_or_kb)
     upgraded = migrate_all(kb.db)  # every table, before any request arrives
     if upgraded:
         log.info("database brought up to date: %s", ", ".join(upgraded))
-    operations = Operations(kb.db, clock=lambda: datetime.fromtimestamp(now(), UTC))
+    operations = Operations(kb.db, clock=utc_now)
     answerer = Answerer(kb, Searcher(kb), operations, contacts=_contacts(settings))
-    outbox = Outbox(kb.db, box, clock=lambda: datetime.fromtimestamp(now(), UTC))
+    outbox = Outbox(kb.db, box, clock=utc_now)
     concerns = Concerns(
         kb.db,
         box,
         lambda school: settings.school(school).safeguarding,
         outbox,
-        clock=lambda: datetime.fromtimestamp(now(), UTC),
+        clock=utc_now,
     )
     if sweep is None:
         sweep = concerns.escalate_due
-    directory = Directory(kb.db, clock=lambda: datetime.fromtimestamp(now(), UTC))
+    directory = Directory(kb.db, clock=utc_now)
     broadcasts = Broadcasts(
         kb.db,
         outbox,
         directory,
-        clock=lambda: datetime.fromtimestamp(now(), UTC),
+        clock=utc_now,
         settings=settings.broadcasts,
         school_open=lambda school, moment: settings.schedule.hours_for(school).is_open(moment),
     )
     hours = settings.schedule.hours_for
-    reviews = Reviews(
-        kb.db, directory, outbox, hours, clock=lambda: datetime.fromtimestamp(now(), UTC)
-    )
+    reviews = Reviews(kb.db, directory, outbox, hours, clock=utc_now)
     training = Training(
         kb.db,
         directory,
         outbox,
         hours,
         settings.schedule.training,
-        clock=lambda: datetime.fromtimestamp(now(), UTC),
+        clock=utc_now,
     )
     digests = Digests(
         kb.db,
@@ -326,17 +329,17 @@ def build_app(
         hours,
         settings.schedule.digest,
         broadcasts=broadcasts,
-        clock=lambda: datetime.fromtimestamp(now(), UTC),
+        clock=utc_now,
         channel_recipient=_channel_recipient(settings),
     )
-    scheduler = Scheduler(kb.db, clock=lambda: datetime.fromtimestamp(now(), UTC))
+    scheduler = Scheduler(kb.db, clock=utc_now)
     install_sweeps(
         scheduler, broadcasts=broadcasts, reviews=reviews, training=training, digests=digests
     )
     scheduler.add_sweep(
         "retention",
         DAILY,
-        lambda: retention_sweep(kb.db, settings.retention, datetime.fromtimestamp(now(), UTC)),
+        lambda: retention_sweep(kb.db, settings.retention, utc_now()),
     )
     senders: dict[str, Sender] = {}
 

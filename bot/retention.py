@@ -142,6 +142,7 @@ def concerns_due(db: sqlite_utils.Database, days: int, now: datetime) -> list[st
 
 def _closed_concerns(db: sqlite_utils.Database, days: int, now: datetime) -> int:
     removed = 0
+    has_outbox = "outbox" in _tables(db)
     for ref in concerns_due(db, days, now):
         with db.atomic():
             still_due = db.execute(
@@ -161,7 +162,7 @@ def _closed_concerns(db: sqlite_utils.Database, days: int, now: datetime) -> int
             )
             db.execute("DELETE FROM concern_notes WHERE ref = ?", [ref])
             db.execute("DELETE FROM concern_escalations WHERE ref = ?", [ref])
-            if "outbox" in _tables(db):
+            if has_outbox:
                 prefix = f"concern:{ref}:"
                 db.execute(
                     "DELETE FROM outbox WHERE substr(dedupe_key, 1, ?) = ?"
