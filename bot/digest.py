@@ -577,7 +577,7 @@ class Digests:
                         school,
                     )
                 continue
-            pending = [r for r in recipients if outbox.by_key(f"{prefix}:{r[2]}") is None]
+            pending = [r for r in recipients if not outbox.has(f"{prefix}:{r[2]}")]
             if not pending:
                 continue
             reply = self.render(self.build(school, week))

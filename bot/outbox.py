@@ -442,6 +442,8 @@ class Outbox:
         rollback removes the row too."""
         if not dedupe_key or not platform or not recipient:
             raise GuidebotError("an outbox message needs a dedupe key, a platform and a recipient")
+        if self.has(dedupe_key):
+            return False  # queued before: no need to seal it again (sweeps ask often)
         if isinstance(message, Reply):
             message = OutgoingMessage(reply_to_data(message))
         plain = json.dumps(dict(message.reply), ensure_ascii=False, sort_keys=True)
@@ -603,6 +605,14 @@ class Outbox:
     def row(self, id: int) -> OutboxRow | None:
         found = self.db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", [id]).fetchone()
         return self._to_row(found) if found is not None else None
+
+    def has(self, dedupe_key: str) -> bool:
+        """Whether ``dedupe_key`` was ever queued (whatever became of it), without
+        opening its sealed message."""
+        found = self.db.execute(
+            "SELECT 1 FROM outbox WHERE dedupe_key = ?", [dedupe_key]
+        ).fetchone()
+        return found is not None
 
     def by_key(self, dedupe_key: str) -> OutboxRow | None:
         found = self.db.execute(

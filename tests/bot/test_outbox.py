@@ -548,3 +548,27 @@ async def test_nothing_a_message_says_reaches_the_log(
     assert SECRET not in caplog.text
     assert "C-2026-000" not in caplog.text
     assert "safeguarding concern" not in caplog.text
+
+
+def test_a_key_queued_before_is_not_sealed_again_and_is_known_without_the_key(
+    tmp_path: Path,
+) -> None:
+    """Sweeps ask every few minutes whether a reminder is queued: that must not
+    re-encrypt it, nor fail when an old row was sealed with another key."""
+    db = sqlite_utils.Database(tmp_path / "o.db")
+    sealed: list[str] = []
+
+    class CountingBox(SecretBox):
+        def seal(self, plaintext: str, context: str) -> str:
+            sealed.append(context)
+            return super().seal(plaintext, context)
+
+    old = Outbox(db, SecretBox(bytes(range(1, 33))))
+    assert old.enqueue("review:1:2027-04-04:28d:7", "slack", "U0HEAD", Reply(SECRET))
+    outbox = Outbox(db, CountingBox(KEY))
+    assert outbox.has("review:1:2027-04-04:28d:7")  # without opening it
+    assert not outbox.has("review:1:2027-04-04:7d:7")
+    assert outbox.enqueue("review:1:2027-04-04:28d:7", "slack", "U0HEAD", Reply(SECRET)) is False
+    assert sealed == []
+    assert outbox.enqueue("review:1:2027-04-04:7d:7", "slack", "U0HEAD", Reply(SECRET)) is True
+    assert sealed == ["outbox:review:1:2027-04-04:7d:7"]
