@@ -52,8 +52,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
@@ -66,6 +67,9 @@ from knowledge.errors import GuidebotError
 from knowledge.store import run_migrations
 
 log = logging.getLogger(__name__)
+
+UK_CLOCK = ZoneInfo("Europe/London")
+"""Dates in messages are the dates on the staffroom clock."""
 
 MAX_TITLE = 150
 MAX_MESSAGE = 3000
@@ -285,14 +289,17 @@ def _stored(values: Sequence[Any]) -> _Stored:
 
 
 def _day(text: str | None) -> str:
-    """``2026-03-02T09:00:00+00:00`` -> ``2 March 2026``."""
+    """``2026-03-02T09:00:00+00:00`` -> ``2 March 2026``, the date on the UK clock
+    (a broadcast sent at 00:30 BST was sent on that day, not the one before)."""
     if not text:
         return ""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return text
-    return f"{moment.day} {moment:%B %Y}"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return wording.long_date(moment.astimezone(UK_CLOCK).date())
 
 
 def outbox_key(broadcast_id: int, person_id: int, platform: str) -> str:

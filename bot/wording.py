@@ -1274,7 +1274,8 @@ def staff_import_summary(added: int, updated: int, unchanged: int, left: int) ->
 # --- Reminders and the weekly HR digest (reminders/digest/scheduler) ---------------------------
 
 
-def _long_date(day: date) -> str:
+def long_date(day: date) -> str:
+    """``2 March 2026``: how dates are written to staff."""
     return f"{day.day} {day:%B %Y}"
 
 
@@ -1286,7 +1287,7 @@ def review_reminder(policy: str, review_date: date, today: date) -> str:
     left = (review_date - today).days
     if left > 0:
         return (
-            f"Reminder: the {policy} is due for review on {_long_date(review_date)} "
+            f"Reminder: the {policy} is due for review on {long_date(review_date)} "
             f"(in {_days(left)}). When it has been reviewed, please send the new version to "
             "whoever looks after guidebot so staff are quoted the current policy."
         )
@@ -1296,7 +1297,7 @@ def review_reminder(policy: str, review_date: date, today: date) -> str:
             "new version to whoever looks after guidebot so staff are quoted the current policy."
         )
     return (
-        f"The {policy} was due for review on {_long_date(review_date)} and is now overdue "
+        f"The {policy} was due for review on {long_date(review_date)} and is now overdue "
         f"by {_days(-left)}. Please review it, or agree a new review date, and send the "
         "new version or date to whoever looks after guidebot."
     )
@@ -1304,7 +1305,7 @@ def review_reminder(policy: str, review_date: date, today: date) -> str:
 
 def training_due(course: str, expires_on: date, today: date) -> str:
     return (
-        f"Reminder: your {course} runs out on {_long_date(expires_on)} "
+        f"Reminder: your {course} runs out on {long_date(expires_on)} "
         f"(in {_days((expires_on - today).days)}). Please book or complete it before then; "
         "HR will record it when you have."
     )
@@ -1312,13 +1313,13 @@ def training_due(course: str, expires_on: date, today: date) -> str:
 
 def training_expired(course: str, expires_on: date, today: date) -> str:
     return (
-        f"Your {course} ran out on {_long_date(expires_on)}. Please complete it as soon as you "
+        f"Your {course} ran out on {long_date(expires_on)}. Please complete it as soon as you "
         "can and let HR know, so your record is up to date."
     )
 
 
 def digest_title(school: str, first_day: date, last_day: date) -> str:
-    return f"Weekly digest for {school}: {_long_date(first_day)} to {_long_date(last_day)}"
+    return f"Weekly digest for {school}: {long_date(first_day)} to {long_date(last_day)}"
 
 
 def digest_questions(asked: int, answered: int) -> str:
@@ -1400,8 +1401,8 @@ def digest_training_item(person: str, course: str, expires_on: date | None, stat
     if expires_on is None:
         return f"{person}: {course} (no record of it)"
     if state == "expired":
-        return f"{person}: {course} (ran out {_long_date(expires_on)})"
-    return f"{person}: {course} (runs out {_long_date(expires_on)})"
+        return f"{person}: {course} (ran out {long_date(expires_on)})"
+    return f"{person}: {course} (runs out {long_date(expires_on)})"
 
 
 def digest_training_missing(course: str, names: str, more: int) -> str:
@@ -1417,8 +1418,8 @@ def digest_reviews(count: int, days: int) -> str:
 
 def digest_review_item(policy: str, review_date: date, today: date) -> str:
     if review_date < today:
-        return f"{policy}: overdue since {_long_date(review_date)}"
-    return f"{policy}: due {_long_date(review_date)}"
+        return f"{policy}: overdue since {long_date(review_date)}"
+    return f"{policy}: due {long_date(review_date)}"
 
 
 def digest_concerns(

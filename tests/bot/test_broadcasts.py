@@ -543,3 +543,10 @@ async def test_chasers_wait_for_school_hours(world: World) -> None:
         world.clock.advance(900)
     assert world.broadcasts.chase_due() == 5
     assert all(k.startswith(f"chase:{broadcast_id}:") for k in chasers(world))
+
+
+def test_the_date_in_a_chaser_is_the_date_on_the_uk_clock() -> None:
+    from bot.broadcasts import _day
+
+    assert _day("2026-06-01T23:30:00+00:00") == "2 June 2026"  # 00:30 BST
+    assert _day("2026-12-01T23:30:00+00:00") == "1 December 2026"  # GMT
