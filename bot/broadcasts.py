@@ -239,8 +239,19 @@ def _m001_tables(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m002_form_id(db: sqlite_utils.Database) -> None:
+    """The form a broadcast was sent from, so pressing Send again (even after a
+    restart, or on another server) is never a second broadcast."""
+    db.execute("ALTER TABLE broadcasts ADD COLUMN form_id TEXT")
+    db.execute(
+        "CREATE UNIQUE INDEX broadcasts_form ON broadcasts"
+        " (author_platform, author_user_id, form_id) WHERE form_id IS NOT NULL"
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("broadcasts_m001_tables", _m001_tables),
+    ("broadcasts_m002_form_id", _m002_form_id),
 )
 
 _BROADCAST_COLUMNS = (
@@ -511,10 +522,22 @@ class Broadcasts(BroadcastRecords):
 
     # making one -----------------------------------------------------------------------------
 
-    def create(self, school: str, platform: str, user_id: str, draft: Draft) -> BroadcastStatus:
+    def create(
+        self,
+        school: str,
+        platform: str,
+        user_id: str,
+        draft: Draft,
+        *,
+        form_id: str | None = None,
+    ) -> BroadcastStatus:
         """Check the author and the draft, store it and, when it is due now,
-        queue one message per recipient, all in one transaction."""
+        queue one message per recipient, all in one transaction. ``form_id``:
+        the form it came from; a second submission of the same form is refused
+        (reason ``already_sent``)."""
         author = self.author(school, platform, user_id)
+        if form_id is not None and self._from_form(platform, user_id, form_id):
+            raise BroadcastRefused(wording.broadcast_form_already_sent(), "already_sent")
         title = " ".join(draft.title.split())
         message = draft.message.strip()
         if not title or len(title) > MAX_TITLE:
@@ -545,8 +568,8 @@ class Broadcasts(BroadcastRecords):
             cursor = self.db.execute(
                 "INSERT INTO broadcasts (school, title, message, policy, policy_title,"
                 " policy_review, groups, requires_ack, send_at, created_at, state, author_id,"
-                " author_name, author_platform, author_user_id, from_policy, from_version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?, ?, ?, ?)",
+                " author_name, author_platform, author_user_id, from_policy, from_version,"
+                " form_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?, ?, ?, ?, ?)",
                 [
                     school,
                     title,
@@ -564,6 +587,7 @@ class Broadcasts(BroadcastRecords):
                     user_id,
                     draft.policy if draft.from_policy_version is not None else None,
                     draft.from_policy_version,
+                    form_id,
                 ],
             )
             broadcast_id = int(cursor.lastrowid or 0)
@@ -579,6 +603,14 @@ class Broadcasts(BroadcastRecords):
             status.recipients,
         )
         return status
+
+    def _from_form(self, platform: str, user_id: str, form_id: str) -> bool:
+        found = self.db.execute(
+            "SELECT 1 FROM broadcasts WHERE author_platform = ? AND author_user_id = ?"
+            " AND form_id = ?",
+            [platform, user_id, form_id],
+        ).fetchone()
+        return found is not None
 
     def cancel(self, broadcast_id: int, platform: str, user_id: str) -> BroadcastStatus:
         """Withdraw a scheduled broadcast before it goes out (a leader of its school)."""

@@ -290,7 +290,6 @@ class TeamsBot:
         self.concerns = concerns
         self.broadcasts = broadcasts
         self.directory = directory
-        self._sent_broadcasts: dict[tuple[str, str], float] = {}
         self._link_tried: set[tuple[str, str]] = set()
         self._sent_forms: dict[tuple[str, str], tuple[float, str]] = {}
         self.operations: Operations = answerer.operations
@@ -885,25 +884,18 @@ class TeamsBot:
         if draft is None:
             return again(errors)
         draft = broadcast_form.with_offer(draft, offer)
-        sent = (user_id.lower(), form_id)
-        moment = time.monotonic()
-        for old in [k for k, at in self._sent_broadcasts.items() if moment - at > SENT_FORMS_KEPT]:
-            del self._sent_broadcasts[old]
         async with self._turn():
-            # Checked and recorded with no await between: a second press of the
-            # same card's button is never a second broadcast.
-            if sent in self._sent_broadcasts:
-                return concern_cards.notice_card(wording.broadcast_form_already_sent())
+            # The form's id is stored with the broadcast: a second press of the
+            # same card's button (even after a restart) is never a second one.
             try:
-                status = broadcasts.create(school, PLATFORM, user_id, draft)
+                status = broadcasts.create(school, PLATFORM, user_id, draft, form_id=form_id)
             except BroadcastRefused as exc:
-                if exc.reason == "not_allowed":
+                if exc.reason in ("not_allowed", "already_sent"):
                     return concern_cards.notice_card(str(exc))
                 return again({broadcast_form.AUDIENCE: str(exc)})
             except Exception as exc:
                 log.error("Teams: a broadcast could not be stored: %s", describe(exc))
                 return concern_cards.notice_card(wording.broadcast_not_sent())
-            self._sent_broadcasts[sent] = moment
         return concern_cards.notice_card(broadcast_form.confirmation_text(status))
 
     async def _ack_clicked(self, turn_context: TurnContext, click: Click) -> None:

@@ -550,3 +550,22 @@ def test_the_date_in_a_chaser_is_the_date_on_the_uk_clock() -> None:
 
     assert _day("2026-06-01T23:30:00+00:00") == "2 June 2026"  # 00:30 BST
     assert _day("2026-12-01T23:30:00+00:00") == "1 December 2026"  # GMT
+
+
+def test_the_same_form_sent_twice_is_one_broadcast_even_after_a_restart(world: World) -> None:
+    """Teams cards carry a form id; it is stored, not only remembered."""
+    first = world.broadcasts.create(
+        SCHOOL, "slack", "U0HEAD", Draft("Updated policy", "Please read it."), form_id="f-1"
+    )
+    restarted = Broadcasts(
+        world.db, world.outbox, Directory(world.db, world.clock), clock=world.clock
+    )
+    with pytest.raises(BroadcastRefused) as caught:
+        restarted.create(
+            SCHOOL, "slack", "U0HEAD", Draft("Updated policy", "Please read it."), form_id="f-1"
+        )
+    assert caught.value.reason == "already_sent"
+    assert [s.id for s in restarted.recent(SCHOOL)] == [first.id]
+    # Another form is another broadcast.
+    restarted.create(SCHOOL, "slack", "U0HEAD", Draft("Another", "Read this too."), form_id="f-2")
+    assert len(restarted.recent(SCHOOL)) == 2
