@@ -684,19 +684,7 @@ class SlackBot:
                 async with self._turn():
                     reply = self.answerer.pass_on_failed(delivery, school)
         if reply is not None:
-            message = convert.render(reply)
-            if click.conversation_id:
-                response_url = body.get("response_url")
-                await self._ephemeral(
-                    client,
-                    click.conversation_id,
-                    click.user_id,
-                    message,
-                    thread_ts=_thread_of(body),
-                    response_url=response_url if isinstance(response_url, str) else None,
-                )
-            else:  # App Home: no conversation, so the bot's DM with them
-                await self._post(client, click.user_id, message)
+            await self._notify_clicker(client, body, click, reply)
 
     async def _notify_clicker(
         self, client: AsyncWebClient, body: Mapping[str, Any], click: Click, reply: Reply
