@@ -71,3 +71,21 @@ def read_answers(
         about_person=about_person if role == "dsl" else None,
     )
     return form, {}
+
+
+def text_form_words(closing: bool) -> tuple[str, str, str, str]:
+    """(title, label, hint, submit) of the one-question form for a note on a
+    report, or (``closing``) for its outcome: the same on every platform."""
+    if closing:
+        return (
+            wording.concern_close_title(),
+            wording.concern_close_label(),
+            wording.concern_close_hint(),
+            wording.concern_close_submit(),
+        )
+    return (
+        wording.concern_note_title(),
+        wording.concern_note_label(),
+        wording.concern_note_hint(),
+        wording.concern_note_submit(),
+    )

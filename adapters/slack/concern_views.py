@@ -59,6 +59,7 @@ from bot.concern_form import (
     WHAT,
     WHEN_WHERE,
     read_answers,
+    text_form_words,
 )
 from bot.concerns import ConcernForm, ConcernView, Person
 from bot.messages import Reply
@@ -453,20 +454,7 @@ TextKind = Literal["concern_note", "concern_close"]
 
 def text_modal(kind: TextKind, meta: Metadata) -> View:
     """The one-question form for a note (``concern_note``) or an outcome (``concern_close``)."""
-    if kind == NOTE_CALLBACK:
-        title, label, hint, submit = (
-            wording.concern_note_title(),
-            wording.concern_note_label(),
-            wording.concern_note_hint(),
-            wording.concern_note_submit(),
-        )
-    else:
-        title, label, hint, submit = (
-            wording.concern_close_title(),
-            wording.concern_close_label(),
-            wording.concern_close_hint(),
-            wording.concern_close_submit(),
-        )
+    title, label, hint, submit = text_form_words(closing=kind != NOTE_CALLBACK)
     blocks = [
         context(f"*{escape(wording.concern_ref_label())}:* {escape(meta.ref)}"),
         input_block(TEXT, label, _text_input(multiline=True, max_length=MAX_NOTE), hint=hint),

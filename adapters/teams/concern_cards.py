@@ -60,6 +60,7 @@ from bot.concern_form import (
     WHAT,
     WHEN_WHERE,
     read_answers,
+    text_form_words,
 )
 from bot.concerns import ConcernForm, ConcernView, Person
 from bot.messages import Reply
@@ -431,20 +432,7 @@ def _pack(groups: list[list[Element]], summary: str) -> list[Card]:
 def text_form(kind: TextKind, ref: str, errors: Mapping[str, str] | None = None) -> Card:
     """The one-question card for a note (``concern_note_submit``) or an outcome
     (``concern_close_submit``) on the report ``ref``."""
-    if kind == NOTE_SUBMIT:
-        title, label, hint, submit = (
-            wording.concern_note_title(),
-            wording.concern_note_label(),
-            wording.concern_note_hint(),
-            wording.concern_note_submit(),
-        )
-    else:
-        title, label, hint, submit = (
-            wording.concern_close_title(),
-            wording.concern_close_label(),
-            wording.concern_close_hint(),
-            wording.concern_close_submit(),
-        )
+    title, label, hint, submit = text_form_words(closing=kind != NOTE_SUBMIT)
     body: list[Element] = [
         text_block(escape(title), size="medium", weight="bolder"),
         text_block(escape(f"{wording.concern_ref_label()}: {ref}"), isSubtle=True),
