@@ -32,6 +32,7 @@ from rapidfuzz import fuzz, process
 from knowledge import lexicon as lexicon_module
 from knowledge.concerns import looks_like_concern
 from knowledge.lexicon import Lexicon, Phrase
+from knowledge.lists import asks_for_a_list, whole_list
 from knowledge.store import KnowledgeBase
 from knowledge.text import expand_negations, fold, stem, stems
 
@@ -469,6 +470,18 @@ class Searcher:
         answered = top.coverage >= ABSTAIN_BELOW and (
             top.matched >= MIN_EVIDENCE or top.coverage >= SINGLE_CONCEPT_COVERAGE
         )
+        if answered and asks_for_a_list(question):
+            scored = self._widen_to_list(scored)
         return SearchResult(
             question, school.slug, tuple(scored[: max(top_k, 1)]), answered, offer_report, labels
         )
+
+    def _widen_to_list(self, scored: list[Match]) -> list[Match]:
+        """Quote the whole list the best clause belongs to, and drop its other
+        items from "see also" (they are in the answer now)."""
+        top = scored[0]
+        widened = whole_list(self.kb.db.conn, top.clause_id)
+        if widened is None:
+            return scored
+        rest = [m for m in scored[1:] if m.clause_id not in widened.clause_ids]
+        return [replace(top, text=widened.text), *rest]
