@@ -15,7 +15,8 @@
    parents or pupils yield for first-person questions, definitions yield unless
    the question is about what counts, and lists of web links yield to guidance.
 4. Abstain unless the best clause covers enough of the question and speaks to
-   more than one of its concepts (or covers most of it alone).
+   more than one of its concepts (or covers most of it alone), or speaks to
+   several of them in a question padded with chat the policies never use.
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ MIN_EVIDENCE = 1.3
 SINGLE_CONCEPT_COVERAGE = 0.6
 """...and the higher coverage it needs when it speaks to only one of the
 question's concepts ("what date do we get PAID" vs "offered payment for content")."""
+
+BROAD_EVIDENCE = 2.3
+"""A clause that speaks to this many of the question's concepts is on topic...
+"""
+CHATTY_COVERAGE = 0.2
+"""...even when chat words the policies never use ("got some lovely pics of the
+kids at sports day") leave it covering only this share of the question."""
 
 BROADER_CREDIT = 0.6
 """A broader term ("social media" for Instagram) earns this share of the credit."""
@@ -467,9 +475,10 @@ class Searcher:
             scored.append(candidate.to_match(score, coverage, matched))
         scored.sort(key=lambda m: (-m.score, m.clause_id))
         top = scored[0]
-        answered = top.coverage >= ABSTAIN_BELOW and (
-            top.matched >= MIN_EVIDENCE or top.coverage >= SINGLE_CONCEPT_COVERAGE
-        )
+        answered = (
+            top.coverage >= ABSTAIN_BELOW
+            and (top.matched >= MIN_EVIDENCE or top.coverage >= SINGLE_CONCEPT_COVERAGE)
+        ) or (top.matched >= BROAD_EVIDENCE and top.coverage >= CHATTY_COVERAGE)
         if answered and asks_for_a_list(question):
             scored = self._widen_to_list(scored)
         return SearchResult(

@@ -336,6 +336,24 @@ def test_clearly_off_topic_questions_are_not_answered(
     assert searcher.search(school, question).answered is False
 
 
+def test_chat_words_the_policies_never_use_do_not_hide_an_answer(searcher: Searcher) -> None:
+    """Padding a clear question with chatter ("loads of brilliant snaps", "what
+    now?") lowers its coverage, but the clause still speaks to most of it."""
+    plain = searcher.search(
+        "cwm-felin", "can i take pics of the kids on my own phone for the school facebook page?"
+    )
+    chatty = searcher.search(
+        "cwm-felin",
+        "took loads of brilliant snaps of the little ones on my own phone at the eisteddfod"
+        " for the school fb page, what now?",
+    )
+    assert plain.best is not None and chatty.best is not None
+    assert chatty.best.coverage < 0.38  # below the bar a plain question must clear
+    assert chatty.answered
+    assert chatty.best.text.startswith("Photographs for use with social media")
+    assert plain.answered
+
+
 def test_a_real_word_is_not_corrected_into_a_filler_word(searcher: Searcher) -> None:
     question = "what's the weather like tomorrow?"
     for school in SAMPLE_SLUGS:
