@@ -21,8 +21,15 @@ chat: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest -q
 
+# The shared development set (when ../shared is beside the clone), then the
+# staff-question set that ships with the project.
 eval: $(STAMP)
-	@$(BIN)/guidebot eval $(SHARED)/eval/dev.jsonl
+	@if [ -f $(SHARED)/eval/dev.jsonl ]; then \
+		echo "Development set ($(SHARED)/eval/dev.jsonl):"; \
+		$(BIN)/guidebot eval $(SHARED)/eval/dev.jsonl; echo; \
+	else echo "No $(SHARED)/eval/dev.jsonl here: scoring the bundled set only."; echo; fi
+	@echo "Staff questions (benchmarks/questions/staff.jsonl):"
+	@$(BIN)/guidebot eval --quiet benchmarks/questions/staff.jsonl
 
 bench: $(STAMP)
 	@$(BIN)/python -m benchmarks.knowledge_bench

@@ -48,12 +48,18 @@ class Report:
         answers, abstains, concerns = (
             self.counts.get(kind, 0) for kind in ("answer", "abstain", "concern")
         )
+
+        def score(value: float, items: int) -> str:
+            """A score over no items is not 0.000: there is nothing to score."""
+            return f"{value:.3f}" if items else "  n/a"
+
+        concern = score(self.concern_recall, concerns)
         return [
-            f"R@1                 {self.r_at_1:.3f}   ({answers} answer items)",
-            f"R@3                 {self.r_at_3:.3f}",
-            f"abstention          {self.abstention:.3f}   ({abstains} abstain items)",
-            f"concern recall      {self.concern_recall:.3f}   ({concerns} concern items)",
-            f"false report offers {self.false_report_offers:.3f}",
+            f"R@1                 {score(self.r_at_1, answers)}   ({answers} answer items)",
+            f"R@3                 {score(self.r_at_3, answers)}",
+            f"abstention          {score(self.abstention, abstains)}   ({abstains} abstain items)",
+            f"concern recall      {concern}   ({concerns} concern items)",
+            f"false report offers {score(self.false_report_offers, answers)}",
             f"mean words of top   {self.mean_top_words:.1f}",
         ]
 

@@ -68,9 +68,9 @@ def test_docx_scores_match_txt(reports: tuple[Report, Report]) -> None:
 
 
 # The targets are R@1 >= 0.90 and R@3 >= 0.97. R@3 meets its target;
-# R@1 reaches 0.837 today (see the README), so its floor stops any change from
+# R@1 reaches 0.860 today (see the README), so its floor stops any change from
 # quietly losing ground; raise it as the search improves.
-R_AT_1_FLOOR = 0.83
+R_AT_1_FLOOR = 0.85
 R_AT_3_FLOOR = 0.97
 
 

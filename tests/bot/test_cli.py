@@ -833,3 +833,43 @@ def test_subprocess_doctor_without_settings_is_exit_2(tmp_path: Path) -> None:
         "FAIL config: no configuration file at guidebot.toml: copy deploy/guidebot.example.toml"
     ]
     assert "Traceback" not in done.stderr
+
+
+# --- eval ----------------------------------------------------------------------------
+
+
+def test_eval_scores_a_question_file_and_says_n_a_for_kinds_it_lacks(tmp_path: Path) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        json.dumps(
+            {
+                "id": "q1",
+                "school": "st-annes",
+                "kind": "answer",
+                "question": FRIEND,
+                "gold": ["accept 'friend requests'"],
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {"id": "q2", "school": "st-annes", "kind": "answer", "question": "x", "gold": ["zzz"]}
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    result = run("eval", str(questions))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "R@1                 0.500   (2 answer items)"
+    assert lines[2] == "abstention            n/a   (0 abstain items)"
+    assert lines[3] == "concern recall        n/a   (0 concern items)"
+    assert "q2 R@1 miss: x" in result.stdout
+    assert "q1" not in result.stdout
+
+
+def test_eval_names_a_line_that_is_not_json(tmp_path: Path) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"id": "q1"}\n{not json\n', encoding="utf-8")
+    result = run("eval", str(questions))
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "questions.jsonl", "line 2")
