@@ -30,6 +30,8 @@ eval: $(STAMP)
 	else echo "No $(SHARED)/eval/dev.jsonl here: scoring the bundled set only."; echo; fi
 	@echo "Staff questions (benchmarks/questions/staff.jsonl):"
 	@$(BIN)/guidebot eval --quiet benchmarks/questions/staff.jsonl
+	@echo; echo "Unseen questions (benchmarks/questions/unseen.jsonl, scores only):"
+	@$(BIN)/guidebot eval --quiet benchmarks/questions/unseen.jsonl
 
 bench: $(STAMP)
 	@$(BIN)/python -m benchmarks.knowledge_bench
