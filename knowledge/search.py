@@ -111,6 +111,17 @@ def _mostly_links(text: str) -> bool:
     return linked > 0.4 * max(len(text), 1)
 
 
+@lru_cache(maxsize=16384)
+def _clause_kind(text: str) -> tuple[bool, bool, bool]:
+    """(addressed to parents or pupils, a definition, mostly links): fixed for a
+    clause, so worked out once rather than for every question it comes up in."""
+    return (
+        bool(_OTHER_AUDIENCE_RE.match(text)),
+        bool(_DEFINITION_RE.match(text)),
+        _mostly_links(text),
+    )
+
+
 _YEAR_GROUP_RE = re.compile(r"\b(?:yr|year|y)\s?(?:\d{1,2}|r)s?\b")
 _TYPO_MIN_LENGTH = 5
 _TYPO_CUTOFF = 85.0
@@ -460,26 +471,31 @@ class Searcher:
         best_rank = min(c.rank for c in candidates)
         first_person = any(c.label == "staff (implied)" for c in concepts)
         about_scope = any(c.label == SCOPE_CONCEPT for c in concepts)
-        scored: list[Match] = []
+        ranked: list[tuple[float, int, _Candidate, float, float]] = []
         for candidate in candidates:
             coverage, matched = self._coverage(concepts, candidate)
             bm25_share = candidate.rank / best_rank if best_rank else 0.0
             length_penalty = LENGTH_PENALTY * max(0, candidate.words - LENGTH_FREE_WORDS)
             score = coverage + BM25_SHARE_WEIGHT * bm25_share - length_penalty
-            if first_person and _OTHER_AUDIENCE_RE.match(candidate.text):
+            other_audience, definition, links = _clause_kind(candidate.text)
+            if first_person and other_audience:
                 score -= OTHER_AUDIENCE_PENALTY
-            if not about_scope and _DEFINITION_RE.match(candidate.text):
+            if not about_scope and definition:
                 score -= DEFINITION_PENALTY
-            if _mostly_links(candidate.text):
+            if links:
                 score -= LINKS_PENALTY
-            scored.append(candidate.to_match(score, coverage, matched))
-        scored.sort(key=lambda m: (-m.score, m.clause_id))
+            ranked.append((round(score, 4), candidate.clause_id, candidate, coverage, matched))
+        ranked.sort(key=lambda r: (-r[0], r[1]))
+        wants_list = asks_for_a_list(question)
+        # Only the clauses shown become Matches (a whole list may push some out).
+        shown = ranked if wants_list else ranked[: max(top_k, 1)]
+        scored = [c.to_match(score, cov, matched) for score, _, c, cov, matched in shown]
         top = scored[0]
         answered = (
             top.coverage >= ABSTAIN_BELOW
             and (top.matched >= MIN_EVIDENCE or top.coverage >= SINGLE_CONCEPT_COVERAGE)
         ) or (top.matched >= BROAD_EVIDENCE and top.coverage >= CHATTY_COVERAGE)
-        if answered and asks_for_a_list(question):
+        if answered and wants_list:
             scored = self._widen_to_list(scored)
         return SearchResult(
             question, school.slug, tuple(scored[: max(top_k, 1)]), answered, offer_report, labels
