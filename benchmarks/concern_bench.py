@@ -58,8 +58,12 @@ CLIENT_TIMEOUT = 0.5
 """Seconds the sender's Web API client waits (a "timeout" fault hangs longer)."""
 HANG = 1.0
 LEASE = 3.0
-DELIVERY_DEADLINE = 120.0
-"""Seconds (b) waits for every alert, after the last submission."""
+DELIVERY_DEADLINE = 600.0
+"""Seconds (b) waits for every alert, after the last submission, before counting
+what has not arrived as lost. Each Retry-After pauses the whole platform (see
+bot/outbox.py) and the worker sends one row at a time, so with 30% of calls
+failing the last alerts arrive after about two minutes: slow, which the
+latency rows show, but not lost."""
 PROCESS_RESTARTS = 3
 TASK_RESTARTS = 5
 KEY = bytes(range(32))
