@@ -15,7 +15,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from knowledge.segment import MAX_CLAUSE_WORDS
+from knowledge.segment import MAX_CLAUSE_WORDS, item_text
 
 _ASKS_FOR_A_LIST_RE = re.compile(
     r"\b(?:what|which)\s+(?:kinds?|sorts?|types?|things|steps|examples)\b"
@@ -37,33 +37,38 @@ class WholeList:
 
 def whole_list(db: sqlite3.Connection, clause_id: int) -> WholeList | None:
     """The list this clause is one item of, or None when it is not a list item,
-    its list has one item, or the whole list is too long to quote."""
+    its list has one item, or the whole list is too long to quote.
+
+    A list is the run of clauses with consecutive positions in one policy that
+    share this clause's section and lead-in."""
     row = db.execute(
         "SELECT policy_id, ord, section, lead_in, text FROM clauses WHERE id = ?", [clause_id]
     ).fetchone()
-    if row is None or not row[3] or not str(row[4]).startswith(row[3]):
+    if row is None:
         return None
-    policy_id, ord_, section, lead_in, _ = row
-    siblings = db.execute(
-        "SELECT ord, text, lead_in, section, id FROM clauses WHERE policy_id = ? ORDER BY ord",
-        [policy_id],
+    policy_id, ord_, section, lead_in, text = row
+    if item_text(text, lead_in) is None:
+        return None
+    alike = db.execute(
+        "SELECT ord, id, text FROM clauses"
+        " WHERE policy_id = ? AND section = ? AND lead_in = ? ORDER BY ord",
+        [policy_id, section, lead_in],
     ).fetchall()
-    position = next(i for i, s in enumerate(siblings) if s[0] == ord_)
-    first = last = position
-    while first > 0 and _same_list(siblings[first - 1], lead_in, section):
+    items = [(o, i, item_text(t, lead_in)) for o, i, t in alike]
+
+    def continues(here: int, there: int) -> bool:
+        """The clause at ``there`` is the next or previous item of the same list."""
+        return abs(items[there][0] - items[here][0]) == 1 and items[there][2] is not None
+
+    first = last = next(n for n, (o, _, _) in enumerate(items) if o == ord_)
+    while first > 0 and continues(first, first - 1):
         first -= 1
-    while last + 1 < len(siblings) and _same_list(siblings[last + 1], lead_in, section):
+    while last + 1 < len(items) and continues(last, last + 1):
         last += 1
     if first == last:
         return None
-    chosen = siblings[first : last + 1]
-    items = [str(s[1])[len(lead_in) :].strip() for s in chosen]
-    text = "\n".join([lead_in, *(f"• {item}" for item in items)])
-    if len(text.split()) > MAX_CLAUSE_WORDS:
+    chosen = items[first : last + 1]
+    whole = "\n".join([lead_in, *(f"• {str(item).strip()}" for _, _, item in chosen)])
+    if len(whole.split()) > MAX_CLAUSE_WORDS:
         return None
-    return WholeList(text, frozenset(int(s[4]) for s in chosen))
-
-
-def _same_list(row: tuple[object, ...], lead_in: str, section: str) -> bool:
-    _, text, row_lead_in, row_section, _ = row
-    return row_lead_in == lead_in and row_section == section and str(text).startswith(lead_in)
+    return WholeList(whole, frozenset(int(i) for _, i, _ in chosen))

@@ -51,8 +51,7 @@ SINGLE_CONCEPT_COVERAGE = 0.6
 question's concepts ("what date do we get PAID" vs "offered payment for content")."""
 
 BROAD_EVIDENCE = 2.3
-"""A clause that speaks to this many of the question's concepts is on topic...
-"""
+"""A clause that speaks to this many of the question's concepts is on topic..."""
 CHATTY_COVERAGE = 0.2
 """...even when chat words the policies never use ("got some lovely pics of the
 kids at sports day") leave it covering only this share of the question."""
@@ -486,16 +485,17 @@ class Searcher:
                 score -= LINKS_PENALTY
             ranked.append((round(score, 4), candidate.clause_id, candidate, coverage, matched))
         ranked.sort(key=lambda r: (-r[0], r[1]))
-        wants_list = asks_for_a_list(question)
-        # Only the clauses shown become Matches (a whole list may push some out).
-        shown = ranked if wants_list else ranked[: max(top_k, 1)]
-        scored = [c.to_match(score, cov, matched) for score, _, c, cov, matched in shown]
-        top = scored[0]
+        _, _, _, unrounded, matched = ranked[0]
+        coverage = round(unrounded, 4)  # as the Match shows it, so both agree
         answered = (
-            top.coverage >= ABSTAIN_BELOW
-            and (top.matched >= MIN_EVIDENCE or top.coverage >= SINGLE_CONCEPT_COVERAGE)
-        ) or (top.matched >= BROAD_EVIDENCE and top.coverage >= CHATTY_COVERAGE)
-        if answered and wants_list:
+            coverage >= ABSTAIN_BELOW
+            and (matched >= MIN_EVIDENCE or coverage >= SINGLE_CONCEPT_COVERAGE)
+        ) or (matched >= BROAD_EVIDENCE and coverage >= CHATTY_COVERAGE)
+        widen = answered and asks_for_a_list(question)
+        # Only the clauses shown become Matches (a whole list may push some out).
+        shown = ranked if widen else ranked[: max(top_k, 1)]
+        scored = [c.to_match(score, cov, found) for score, _, c, cov, found in shown]
+        if widen:
             scored = self._widen_to_list(scored)
         return SearchResult(
             question, school.slug, tuple(scored[: max(top_k, 1)]), answered, offer_report, labels

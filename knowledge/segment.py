@@ -55,6 +55,14 @@ class Clause:
         return len(self.text.split())
 
 
+def item_text(text: str, lead_in: str | None) -> str | None:
+    """A list item's own words: the clause text after the lead-in it was stored
+    with, or None when the clause does not start with a lead-in."""
+    if lead_in and text.startswith(lead_in):
+        return text[len(lead_in) :]
+    return None
+
+
 @dataclass
 class _Line:
     text: str

@@ -22,7 +22,7 @@ import sqlite_utils
 
 from knowledge.errors import GuidebotError, UnknownSchoolError
 from knowledge.metadata import PolicyMetadata
-from knowledge.segment import Clause
+from knowledge.segment import Clause, item_text
 from knowledge.text import slugify, stems
 
 SECTION_SEPARATOR = " › "
@@ -190,19 +190,16 @@ def _body_and_context(clause: Clause, previous: Clause | None) -> tuple[str, str
     is about whatever the sentence before named)."""
     body = clause.text
     context: list[str] = []
-    if clause.lead_in and body.startswith(clause.lead_in):
-        item = body[len(clause.lead_in) :]
-        # The lead-in frames a full rule, but carries the meaning of a fragment
-        # ("...must present a business case covering: The aim of the account")
-        # and of a short list shown whole.
-        if "\n• " not in body and len(item.split()) > FRAGMENT_WORDS:
-            body = item
-            context.append(clause.lead_in)
+    item = item_text(clause.text, clause.lead_in)
+    # The lead-in frames a full rule, but carries the meaning of a fragment
+    # ("...must present a business case covering: The aim of the account")
+    # and of a short list shown whole.
+    if item is not None and "\n• " not in body and len(item.split()) > FRAGMENT_WORDS:
+        body = item
+        context.append(str(clause.lead_in))
     if previous is not None and previous.section == clause.section and _framed_by(previous, clause):
-        previous_body = previous.text
-        if previous.lead_in and previous_body.startswith(previous.lead_in):
-            previous_body = previous_body[len(previous.lead_in) :]
-        context.append(previous_body)
+        previous_item = item_text(previous.text, previous.lead_in)
+        context.append(previous.text if previous_item is None else previous_item)
     return body, " ".join(context)
 
 
