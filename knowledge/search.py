@@ -55,6 +55,11 @@ BROAD_EVIDENCE = 2.3
 CHATTY_COVERAGE = 0.2
 """...even when chat words the policies never use ("got some lovely pics of the
 kids at sports day") leave it covering only this share of the question."""
+MANY_EVIDENCE = 3.0
+"""A clause that speaks to this many concepts is on topic even in a long,
+rambling message ("Hiya, I'm on an agency supply contract till Easter...")..."""
+RAMBLING_COVERAGE = 0.12
+"""...where the background chat leaves it covering only this share."""
 
 BROADER_CREDIT = 0.6
 """A broader term ("social media" for Instagram) earns this share of the credit."""
@@ -76,7 +81,9 @@ LENGTH_FREE_WORDS = 45
 LENGTH_PENALTY = 0.0015
 """Per word over LENGTH_FREE_WORDS: prefer the shorter of two equal answers."""
 COMMON_WORD_FACTOR = 0.3
-"""Everyday words (the lexicon's [common] list) count at this share of their weight."""
+"""Everyday words (the lexicon's [common] list) count at this share of their weight..."""
+COMMON_WORD_CAP = 0.9
+"""...and never more than this."""
 INTENT_FACTOR = 3.0
 """Intent concepts (`intent = true` in the lexicon: who to tell, how soon, how
 often, who is responsible) name the kind of answer wanted, so they count more."""
@@ -384,7 +391,7 @@ class Searcher:
         if concept.intent:
             weight *= INTENT_FACTOR
         if concept.common:
-            weight *= COMMON_WORD_FACTOR
+            weight = min(weight * COMMON_WORD_FACTOR, COMMON_WORD_CAP)
         if concept.optional:
             weight = min(weight, OPTIONAL_WEIGHT)
         return replace(concept, weight=max(weight, 0.05))
@@ -490,7 +497,10 @@ class Searcher:
         answered = (
             coverage >= ABSTAIN_BELOW
             and (matched >= MIN_EVIDENCE or coverage >= SINGLE_CONCEPT_COVERAGE)
-        ) or (matched >= BROAD_EVIDENCE and coverage >= CHATTY_COVERAGE)
+        ) or (
+            (matched >= BROAD_EVIDENCE and coverage >= CHATTY_COVERAGE)
+            or (matched >= MANY_EVIDENCE and coverage >= RAMBLING_COVERAGE)
+        )
         widen = answered and asks_for_a_list(question)
         # Only the clauses shown become Matches (a whole list may push some out).
         shown = ranked if widen else ranked[: max(top_k, 1)]

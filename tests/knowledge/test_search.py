@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.ingest import ingest_files
-from knowledge.search import Searcher, SearchResult
+from knowledge.search import COMMON_WORD_CAP, Searcher, SearchResult
 from knowledge.store import KnowledgeBase
 from tests.conftest import SAMPLE_SLUGS
 
@@ -352,6 +352,43 @@ def test_chat_words_the_policies_never_use_do_not_hide_an_answer(searcher: Searc
     assert chatty.answered
     assert chatty.best.text.startswith("Photographs for use with social media")
     assert plain.answered
+
+
+def test_a_long_rambling_question_is_answered_when_it_names_several_topics(
+    searcher: Searcher,
+) -> None:
+    """Background chat ("hope everyone had a lovely weekend") leaves the right
+    clause covering under a fifth of the message; it still speaks to three of
+    its topics (agency staff, the policy's scope, staff), which is enough."""
+    rambling = searcher.search(
+        "st-johns",
+        "Hiya, hope everyone had a lovely weekend. I'm on an agency supply contract covering"
+        " Year 4 until Easter while their teacher is off poorly. Does the social media policy"
+        " apply to agency staff like me or is it just for the permanent lot?",
+    )
+    assert rambling.best is not None
+    assert rambling.best.coverage < 0.2  # under the chatty-question bar
+    assert rambling.answered
+    assert "agency workers" in rambling.best.text
+
+
+def test_a_long_off_topic_message_is_still_not_answered(searcher: Searcher) -> None:
+    result = searcher.search(
+        "st-johns",
+        "Morning all, my car has been making a funny noise since half term and the garage"
+        " says the clutch is going, does anyone know a decent mechanic near school who will"
+        " not charge the earth?",
+    )
+    assert result.answered is False
+
+
+def test_everyday_words_never_outweigh_the_topic(searcher: Searcher) -> None:
+    """ "Same" and "keeps" never appear in the policies, so by rarity alone they
+    would weigh more than "parent"; as everyday words they are capped."""
+    weights = {c.label: c.weight for c in searcher.analyse("same parent keeps posting comments")}
+    assert weights["same"] <= COMMON_WORD_CAP
+    assert weights["same"] < weights["parent"] / 2
+    assert weights["comment"] > COMMON_WORD_CAP
 
 
 def test_a_real_word_is_not_corrected_into_a_filler_word(searcher: Searcher) -> None:
