@@ -50,13 +50,19 @@ def test_no_group_word_swallows_a_filler_or_everyday_word_by_accident() -> None:
         ("is it okay to vent about a parent?", "parent", "permission"),
         ("my fb is set to friends only", "privacy settings", None),
         ("should i screenshot the comments first?", "evidence", None),
+        ("can i have a look at a parent's facebook before a meeting?", "look up", "locate"),
+        ("which laws is the policy based on?", "law", None),
+        ("when do NQTs get told about the policy?", "new staff", None),
+        ("is there any training on the policy?", "training", "new staff"),
+        ("we're meeting in the staff room", None, "locate"),
     ],
 )
 def test_everyday_phrasing_maps_onto_the_right_ideas(
-    searcher: Searcher, question: str, present: str, absent: str | None
+    searcher: Searcher, question: str, present: str | None, absent: str | None
 ) -> None:
     found = labels(searcher, question)
-    assert present in found
+    if present is not None:
+        assert present in found
     if absent is not None:
         assert absent not in found
 
