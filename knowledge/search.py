@@ -34,6 +34,7 @@ from knowledge import lexicon as lexicon_module
 from knowledge.concerns import looks_like_concern
 from knowledge.lexicon import Lexicon, Phrase
 from knowledge.lists import asks_for_a_list, whole_list
+from knowledge.segment import sentences
 from knowledge.store import KnowledgeBase
 from knowledge.text import expand_negations, fold, stem, stems
 
@@ -109,6 +110,10 @@ _DEFINITION_RE = re.compile(
     re.IGNORECASE,
 )
 """A definition ("For the purposes of this policy, social media includes...")."""
+DEFINITION_SHARE = 0.4
+"""A clause counts as a definition only if the defining sentence is at least this
+share of it: "In this Policy 'pupil' includes any child... If a colleague is related
+to a pupil they should declare this relationship" is mostly a rule."""
 _LINK_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
@@ -123,9 +128,16 @@ def _clause_kind(text: str) -> tuple[bool, bool, bool]:
     clause, so worked out once rather than for every question it comes up in."""
     return (
         bool(_OTHER_AUDIENCE_RE.match(text)),
-        bool(_DEFINITION_RE.match(text)),
+        _is_definition(text),
         _mostly_links(text),
     )
+
+
+def _is_definition(text: str) -> bool:
+    if not _DEFINITION_RE.match(text):
+        return False
+    defining = sentences(text)[0]
+    return len(defining.split()) >= DEFINITION_SHARE * len(text.split())
 
 
 _YEAR_GROUP_RE = re.compile(r"\b(?:yr|year|y)\s?(?:\d{1,2}|r)s?\b")

@@ -534,7 +534,8 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """The sentences of a paragraph; "e.g." and "Mrs." do not end one."""
     parts: list[str] = []
     start = 0
     for match in _SENTENCE_END_RE.finditer(text):
@@ -573,7 +574,7 @@ def split_long(text: str, budget: int = MAX_CLAUSE_WORDS) -> list[str]:
     if _words(text) <= min(budget, SPLIT_ABOVE_WORDS):
         return [text]
     chunks: list[str] = []
-    for sentence in _sentences(text):
+    for sentence in sentences(text):
         pieces = [sentence] if _words(sentence) <= budget else _split_long_sentence(sentence)
         for piece in pieces:
             if chunks and _words(chunks[-1]) + _words(piece) <= min(TARGET_CHUNK_WORDS, budget):
@@ -585,8 +586,8 @@ def split_long(text: str, budget: int = MAX_CLAUSE_WORDS) -> list[str]:
 
 def _lead_in_sentence(text: str) -> str:
     """The part of a paragraph that introduces the list after it."""
-    sentences = _sentences(text)
-    return sentences[-1] if len(sentences) > 1 and _words(text) > 30 else text
+    parts = sentences(text)
+    return parts[-1] if len(parts) > 1 and _words(text) > 30 else text
 
 
 def _number_style(number: str | None) -> str | None:

@@ -389,6 +389,17 @@ def test_everyday_words_never_outweigh_the_topic(searcher: Searcher) -> None:
     assert weights["same"] <= COMMON_WORD_CAP
     assert weights["same"] < weights["parent"] / 2
     assert weights["comment"] > COMMON_WORD_CAP
+    dated = searcher.analyse("is that a problem in september?")
+    assert dated and all(c.weight <= COMMON_WORD_CAP for c in dated)
+
+
+def test_a_rule_that_opens_with_a_definition_is_not_treated_as_one(searcher: Searcher) -> None:
+    """Kaleidoscope's 2.3 opens "In this Policy 'pupil' should... include any
+    child" but is mostly the rule for staff related to a pupil; definitions
+    yield to rules, so calling it one hid the answer."""
+    result = searcher.search("kaleidoscope", "my nephew is joining year 7, is that a problem?")
+    assert result.answered and result.best is not None
+    assert "declare this relationship" in result.best.text
 
 
 def test_a_real_word_is_not_corrected_into_a_filler_word(searcher: Searcher) -> None:
