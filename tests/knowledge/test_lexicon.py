@@ -55,6 +55,8 @@ def test_no_group_word_swallows_a_filler_or_everyday_word_by_accident() -> None:
         ("when do NQTs get told about the policy?", "new staff", None),
         ("is there any training on the policy?", "training", "new staff"),
         ("we're meeting in the staff room", None, "locate"),
+        ("can i post on the school's own facebook?", "school account", "personal"),
+        ("can i post on my own facebook?", "personal", "school account"),
     ],
 )
 def test_everyday_phrasing_maps_onto_the_right_ideas(

@@ -389,7 +389,7 @@ def test_everyday_words_never_outweigh_the_topic(searcher: Searcher) -> None:
     assert weights["same"] <= COMMON_WORD_CAP
     assert weights["same"] < weights["parent"] / 2
     assert weights["comment"] > COMMON_WORD_CAP
-    dated = searcher.analyse("is that a problem in september?")
+    dated = searcher.analyse("is that a problem in september? it was a great xmas do")
     assert dated and all(c.weight <= COMMON_WORD_CAP for c in dated)
 
 
