@@ -27,6 +27,9 @@ SEE_ALSO_MIN_COVERAGE = 0.6
 SEE_ALSO_RELATIVE_SCORE = 0.6
 """A related clause must cover most of the question, speak to more than one of
 its concepts, and score nearly as well as the answer itself."""
+CONCERN_QUOTE_COVERAGE = 0.6
+"""Under a possible safeguarding concern a clause is quoted only when it covers
+this much of the message: then it is about the situation, not a stray word."""
 
 _REPORT_COMMAND_RE = re.compile(
     r"^\W*(?:/?concern|report(?:ing)?(?: a)?(?: safeguarding)? concerns?|how do i report(?: a)?"
@@ -223,9 +226,33 @@ class Answerer:
         """The reply to a search result. Without a question id (nothing was
         recorded, as with `guidebot ask`) there are no buttons and no gap noted."""
         best = result.best if result.answered else None
+        if result.offer_report and (best is None or best.coverage < CONCERN_QUOTE_COVERAGE):
+            return self._concern_first(platform, question_id, ephemeral)
         if best is not None:
             return self._answered(result, best, question_id, ephemeral)
         return self._not_found(result, platform, question_id, ephemeral)
+
+    def _concern_first(self, platform: str, question_id: int | None, ephemeral: bool) -> Reply:
+        """A possible disclosure gets the way to report it, and no loosely matched
+        clause: "a girl told me her dad hits her" answered with a rule about
+        complaining online would read as if the bot had not listened."""
+        buttons: tuple[Button, ...] = ()
+        lines = [wording.concern_offer()]
+        if platform == "console":
+            lines.append(wording.concern_console_hint())
+        elif question_id is not None:
+            buttons = (
+                Button(wording.report_label(), Action.REPORT_CONCERN, str(question_id), "danger"),
+            )
+            lines.append(wording.concern_button_hint())
+        return Reply(
+            "\n".join(lines),
+            notes=(wording.concern_offer(),),
+            buttons=buttons,
+            ephemeral=ephemeral,
+            question_id=question_id,
+            kind="concern",
+        )
 
     def _answered(
         self, result: SearchResult, best: Match, question_id: int | None, ephemeral: bool

@@ -113,5 +113,5 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     ephemeral: bool = False
     question_id: int | None = None
-    kind: Literal["answer", "not_found", "help", "notice"] = "answer"
+    kind: Literal["answer", "not_found", "concern", "help", "notice"] = "answer"
     extra: dict[str, str] = field(default_factory=dict)

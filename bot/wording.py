@@ -119,6 +119,20 @@ def not_helpful_label() -> str:
     return "Not helpful"
 
 
+def concern_button_hint() -> str:
+    return (
+        "You can also send a confidential report to the DSL with the button below. "
+        "I have not shared your message with anyone."
+    )
+
+
+def concern_console_hint() -> str:
+    return (
+        "You can also type /concern to send a confidential report to the DSL. "
+        "I have not shared your message with anyone."
+    )
+
+
 def report_label() -> str:
     return "Report a concern to the DSL"
 

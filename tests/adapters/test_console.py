@@ -58,6 +58,9 @@ async def test_a_message_that_looks_like_a_concern_is_never_stored_as_a_gap(
     assert "999" in output
     assert "noted the question" not in output  # it was not, so we must not say so
     assert Operations(kb.db).gaps("st-annes") == []
+    # The console has no buttons: it names the command instead.
+    assert " ".join(wording.concern_console_hint().split()) in output
+    assert "button" not in output
     dump = "\n".join(kb.db.conn.iterdump())
     assert "uncle hits her" not in dump
 

@@ -23,6 +23,7 @@ FRIEND = "can I accept a friend request from an ex-pupil?"
 TEA = "how many sugars do you take in your tea?"
 DISCLOSURE = "a girl in my class told me her dad hits her"
 WORRY = "I am worried a pupil is being hurt at home"
+COLLEAGUE_MESSAGING = "a teacher is friends with pupils on facebook and messages them"
 ST_ANNES_CONTACT = "Natalie Slight, Acting Headteacher"
 CONTACT_ID = "U0CONTACT"
 ASKER = "U0ASKER"
@@ -125,7 +126,9 @@ async def test_an_answer_quotes_a_stored_clause_exactly_with_its_source(
 
 
 @pytest.mark.parametrize(
-    ("text", "kind"), [(DISCLOSURE, "answer"), (WORRY, "not_found")], ids=["answered", "not-found"]
+    ("text", "kind"),
+    [(DISCLOSURE, "concern"), (WORRY, "concern"), (COLLEAGUE_MESSAGING, "answer")],
+    ids=["disclosure", "worry", "about-the-policy"],
 )
 async def test_a_possible_concern_offers_the_report_button_and_is_stored_withheld(
     answerer: Answerer, kb: KnowledgeBase, ops: Operations, text: str, kind: str
@@ -242,6 +245,31 @@ async def test_a_policy_without_a_review_date_is_never_noted(
     reply = await make(today=date(2099, 1, 1)).answer(incoming(FRIEND))
     assert reply.kind == "answer"
     assert reply.notes == ()
+
+
+async def test_a_disclosure_is_not_answered_with_a_loosely_matching_clause(
+    answerer: Answerer,
+) -> None:
+    """The search finds a clause sharing a word or two with a disclosure; quoting
+    it ("staff must not complain about the school...") would read as if the bot
+    had not listened. The reply is the way to report it, and nothing else."""
+    result = answerer.searcher.search("st-annes", DISCLOSURE)
+    assert result.offer_report and result.answered  # the search alone would quote
+    reply = await answerer.answer(incoming(DISCLOSURE))
+    assert reply.quote is None and reply.see_also == ()
+    assert reply.text.startswith(wording.concern_offer())
+    assert wording.concern_button_hint() in reply.text
+    best = result.best
+    assert best is not None and best.text not in reply.text
+
+
+async def test_a_concern_about_conduct_the_policy_covers_keeps_the_clause(
+    answerer: Answerer,
+) -> None:
+    reply = await answerer.answer(incoming(COLLEAGUE_MESSAGING))
+    assert reply.quote is not None
+    assert "friend requests" in reply.quote.text
+    assert wording.concern_offer() in reply.notes
 
 
 @pytest.mark.parametrize("text", [FRIEND, TEA, DISCLOSURE, WORRY])
