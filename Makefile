@@ -32,6 +32,8 @@ eval: $(STAMP)
 	@$(BIN)/guidebot eval --quiet benchmarks/questions/staff.jsonl
 	@echo; echo "Unseen questions (benchmarks/questions/unseen.jsonl, scores only):"
 	@$(BIN)/guidebot eval --quiet benchmarks/questions/unseen.jsonl
+	@echo; echo "Fresh questions (benchmarks/questions/fresh.jsonl, scores only):"
+	@$(BIN)/guidebot eval --quiet benchmarks/questions/fresh.jsonl
 
 bench: $(STAMP)
 	@$(BIN)/python -m benchmarks.knowledge_bench
