@@ -31,6 +31,13 @@ CONCERN_QUOTE_COVERAGE = 0.6
 """Under a possible safeguarding concern a clause is quoted only when it covers
 this much of the message: then it is about the situation, not a stray word."""
 
+
+def _report_button(value: str) -> Button:
+    """The button that opens the confidential concern form; ``value`` is the
+    question it came from, or "command" for /concern."""
+    return Button(wording.report_label(), Action.REPORT_CONCERN, value, "danger")
+
+
 _REPORT_COMMAND_RE = re.compile(
     r"^\W*(?:/?concern|report(?:ing)?(?: a)?(?: safeguarding)? concerns?|how do i report(?: a)?"
     r"(?: safeguarding)? concern)\W*$",
@@ -193,9 +200,7 @@ class Answerer:
         if _REPORT_COMMAND_RE.match(text):
             return Reply(
                 wording.report_how(),
-                buttons=(
-                    Button(wording.report_label(), Action.REPORT_CONCERN, "command", "danger"),
-                ),
+                buttons=(_report_button("command"),),
                 ephemeral=ephemeral,
                 kind="notice",
             )
@@ -241,9 +246,7 @@ class Answerer:
         if platform == "console":
             lines.append(wording.concern_console_hint())
         elif question_id is not None:
-            buttons = (
-                Button(wording.report_label(), Action.REPORT_CONCERN, str(question_id), "danger"),
-            )
+            buttons = (_report_button(str(question_id)),)
             lines.append(wording.concern_button_hint())
         return Reply(
             "\n".join(lines),
@@ -271,9 +274,7 @@ class Answerer:
                 Button(wording.not_helpful_label(), Action.NOT_HELPFUL, str(question_id)),
             ]
         if result.offer_report and question_id is not None:
-            buttons.append(
-                Button(wording.report_label(), Action.REPORT_CONCERN, str(question_id), "danger")
-            )
+            buttons.append(_report_button(str(question_id)))
         quote = quote_of(best)
         plain = [wording.answer_heading(best.policy, best.section, best.number), quote.text]
         plain.extend(notes)
@@ -293,24 +294,17 @@ class Answerer:
     def _not_found(
         self, result: SearchResult, platform: str, question_id: int | None, ephemeral: bool
     ) -> Reply:
+        """Nothing answers it. A possible concern never gets here (compose sends
+        it to _concern_first), so this is always an ordinary gap."""
         contact = self._policy_contact(result.school)
-        notes: list[str] = []
-        if result.offer_report:
-            notes.append(wording.concern_offer())
         buttons: list[Button] = []
-        recorded = question_id is not None and not result.offer_report
+        recorded = question_id is not None
         if recorded and self.contacts(result.school, platform):
             buttons.append(
                 Button(wording.pass_on_label(contact), Action.PASS_TO_CONTACT, str(question_id))
             )
-        if result.offer_report and question_id is not None:
-            buttons.append(
-                Button(wording.report_label(), Action.REPORT_CONCERN, str(question_id), "danger")
-            )
-        text = "\n".join([wording.not_found(contact, recorded), *notes])
         return Reply(
-            text,
-            notes=tuple(notes),
+            wording.not_found(contact, recorded),
             buttons=tuple(buttons),
             ephemeral=ephemeral,
             question_id=question_id,

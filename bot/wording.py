@@ -119,18 +119,17 @@ def not_helpful_label() -> str:
     return "Not helpful"
 
 
+_NOT_SHARED = "I have not shared your message with anyone."
+
+
 def concern_button_hint() -> str:
     return (
-        "You can also send a confidential report to the DSL with the button below. "
-        "I have not shared your message with anyone."
+        f"You can also send a confidential report to the DSL with the button below. {_NOT_SHARED}"
     )
 
 
 def concern_console_hint() -> str:
-    return (
-        "You can also type /concern to send a confidential report to the DSL. "
-        "I have not shared your message with anyone."
-    )
+    return f"You can also type /concern to send a confidential report to the DSL. {_NOT_SHARED}"
 
 
 def report_label() -> str:

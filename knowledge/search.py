@@ -507,10 +507,11 @@ class Searcher:
         _, _, _, unrounded, matched = ranked[0]
         coverage = round(unrounded, 4)  # as the Match shows it, so both agree
         answered = (
-            coverage >= ABSTAIN_BELOW
-            and (matched >= MIN_EVIDENCE or coverage >= SINGLE_CONCEPT_COVERAGE)
-        ) or (
-            (matched >= BROAD_EVIDENCE and coverage >= CHATTY_COVERAGE)
+            (
+                coverage >= ABSTAIN_BELOW
+                and (matched >= MIN_EVIDENCE or coverage >= SINGLE_CONCEPT_COVERAGE)
+            )
+            or (matched >= BROAD_EVIDENCE and coverage >= CHATTY_COVERAGE)
             or (matched >= MANY_EVIDENCE and coverage >= RAMBLING_COVERAGE)
         )
         widen = answered and asks_for_a_list(question)
