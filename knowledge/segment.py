@@ -828,6 +828,49 @@ def _drop_title(units: list[_Unit]) -> list[_Unit]:
     return out
 
 
+_APPENDIX_RE = re.compile(r"(?:appendix|annex|appendices)\b", re.IGNORECASE)
+"""An appendix is never part of the section before it."""
+
+
+def _plain_heading(unit: _Unit) -> bool:
+    """A heading found by its look alone: no Word style, no number."""
+    return (
+        unit.kind == "heading"
+        and not unit.hinted
+        and unit.level == 1
+        and not unit.text[:1].isdigit()
+    )
+
+
+def _nest_subheadings(units: list[_Unit]) -> list[_Unit]:
+    """A plain-text heading with no text of its own, straight after the body has
+    begun, heads the headings under it: "Managing school social media accounts",
+    then "The Do's" and "The Don'ts". They stay under it until the next such
+    heading. Headings from Word styles or numbers already know their level."""
+    out: list[_Unit] = []
+    body_started = False
+    parent_level: int | None = None
+    for index, unit in enumerate(units):
+        following = units[index + 1] if index + 1 < len(units) else None
+        plain = _plain_heading(unit) and not _APPENDIX_RE.match(unit.text)
+        if unit.kind == "heading" and not plain:
+            parent_level = None
+        elif plain:
+            if (
+                body_started
+                and following is not None
+                and _plain_heading(following)
+                and "polic" not in unit.text.casefold()
+            ):
+                parent_level = 1
+            elif parent_level is not None:
+                unit = replace(unit, level=parent_level + 1)
+        elif unit.kind in ("para", "item") and _words(unit.text) > 12:
+            body_started = True
+        out.append(unit)
+    return out
+
+
 def _label_like(unit: _Unit) -> bool:
     """A one- or two-word capitalised list item with no closing punctuation,
     and not a "Name: address" entry of a list of contacts or links."""
@@ -881,7 +924,7 @@ def _walk(units: list[_Unit]) -> Iterator[Clause]:
 def segment(blocks: Sequence[Block]) -> list[Clause]:
     """Turn a document's blocks into clauses, in document order."""
     units = _units(_drop_noise(_lines(blocks)))
-    units = _classify(_join_broken_sentences(units))
+    units = _nest_subheadings(_classify(_join_broken_sentences(units)))
     units = _drop_title(_drop_metadata_tables(units))
     clauses = [c for c in _walk(units) if any(ch.isalpha() for ch in c.text)]
     return [replace(c, ord=i) for i, c in enumerate(clauses)]

@@ -622,6 +622,62 @@ def test_title_page_headings_are_not_sections() -> None:
     ]
 
 
+INTRO = "This policy sets out how every member of staff uses social media safely at school."
+
+
+def test_a_heading_with_no_text_of_its_own_heads_the_headings_under_it() -> None:
+    clauses = segment(
+        text(
+            "Introduction",
+            INTRO,
+            "Managing school social media accounts",
+            "The Do's",
+            "- Check with a senior leader before publishing",
+            "The Don'ts",
+            "- Don't use social media to air internal grievances",
+        )
+    )
+    assert [c.section for c in clauses] == [
+        ("Introduction",),
+        ("Managing school social media accounts", "The Do's"),
+        ("Managing school social media accounts", "The Don'ts"),
+    ]
+
+
+def test_sub_headings_stop_at_the_next_empty_heading_a_number_or_an_appendix() -> None:
+    clauses = segment(
+        text(
+            "Introduction",
+            INTRO,
+            "Staff accounts",
+            "Personal Use",
+            "Staff must not contact pupils.",
+            "School accounts",
+            "Approval",
+            "The headteacher approves each account.",
+            "Appendix",
+            "Useful contacts are listed here.",
+            "7. Monitoring",
+            "Accounts are checked each term.",
+            "Review",
+            "The governors review this policy.",
+        )
+    )
+    assert [c.section for c in clauses] == [
+        ("Introduction",),
+        ("Staff accounts", "Personal Use"),
+        ("School accounts", "Approval"),
+        ("Appendix",),
+        ("7. Monitoring",),
+        ("7. Monitoring", "Review"),
+    ]
+
+
+def test_a_title_line_before_the_body_heads_nothing() -> None:
+    clauses = segment(text("Staff Code of Conduct", "Introduction", INTRO))
+    assert [c.section for c in clauses] == [("Introduction",)]
+
+
 def test_numbered_heading_on_the_line_above_its_paragraph() -> None:
     clauses = segment(
         text(
@@ -1099,7 +1155,17 @@ def test_crossflatts_business_case_lead_in() -> None:
     clause = only(sample("crossflatts"), "The intended audience")
     assert clause.lead_in is not None
     assert clause.lead_in.endswith("covers the following points:")
-    assert clause.section == ("Process for creating new accounts",)
+    assert clause.section == ("Organisational control", "Process for creating new accounts")
+
+
+def test_crossflatts_dos_and_donts_sit_under_managing_school_accounts() -> None:
+    clauses = sample("crossflatts")
+    share = only(clauses, "permission to 'share' other peoples' materials")
+    grievances = only(clauses, "air internal grievances")
+    assert share.section == ("Managing school social media accounts", "The Do's")
+    assert grievances.section == ("Managing school social media accounts", "The Don'ts")
+    criticise = only(clauses, "If you want to criticise")
+    assert criticise.section == ("Appendix",)
 
 
 def test_cwm_felin_lettered_list_and_version_log() -> None:
