@@ -57,6 +57,9 @@ def test_no_group_word_swallows_a_filler_or_everyday_word_by_accident() -> None:
         ("we're meeting in the staff room", None, "locate"),
         ("can i post on the school's own facebook?", "school account", "personal"),
         ("can i post on my own facebook?", "personal", "school account"),
+        ("how do i get the new page signed off?", "approval", None),
+        ("who approves the business case?", "approval", None),
+        ("can i run the class twitter on my own?", "school account", None),
     ],
 )
 def test_everyday_phrasing_maps_onto_the_right_ideas(
@@ -94,3 +97,4 @@ def test_a_broken_lexicon_file_is_named_in_the_error(tmp_path: Path) -> None:
     broken.write_text("[[group]\nname = ", encoding="utf-8")
     with pytest.raises(GuidebotError, match=r"broken-words\.toml: cannot read the lexicon"):
         lexicon.load((broken,))
+
