@@ -34,6 +34,9 @@ class Group:
     """Says what kind of answer is wanted (who to tell, how soon, how often)."""
     scene: bool = False
     """Usually sets the scene (a platform, a device) rather than carrying the question."""
+    other_senses: tuple[Phrase, ...] = ()
+    """Phrases where the group's words mean something else ("professional image" is a
+    reputation, not a photo): a clause using a word only inside one does not count."""
 
 
 @dataclass(eq=False)  # compared and hashed by identity: built once, then cached
@@ -89,7 +92,7 @@ def build(documents: Sequence[dict[str, Any]]) -> Lexicon:
     abbreviations: dict[str, list[str]] = {}
     filler: set[str] = set()
     common: set[str] = set()
-    groups: dict[str, tuple[list[str], list[str]]] = {}
+    groups: dict[str, tuple[list[str], list[str], list[str]]] = {}
     scene: set[str] = set()
     intent: set[str] = set()
     cues: dict[str, list[str]] = {}
@@ -106,16 +109,17 @@ def build(documents: Sequence[dict[str, Any]]) -> Lexicon:
         common.update(w.casefold() for w in document.get("common", {}).get("words", []))
         for group in document.get("group", []):
             name = str(group.get("name") or group["terms"][0])
-            terms, broader = groups.setdefault(name, ([], []))
+            terms, broader, other_senses = groups.setdefault(name, ([], [], []))
             terms.extend(group.get("terms", []))
             broader.extend(group.get("broader", []))
+            other_senses.extend(group.get("other_senses", []))
             if group.get("scene"):
                 scene.add(name)
             if group.get("intent"):
                 intent.add(name)
     built = [
-        Group(name, _phrases(t), _phrases(b), name in intent, name in scene)
-        for name, (t, b) in groups.items()
+        Group(name, _phrases(t), _phrases(b), name in intent, name in scene, _phrases(o))
+        for name, (t, b, o) in groups.items()
     ]
     index: dict[str, list[tuple[Phrase, int]]] = {}
     for number, group in enumerate(built):

@@ -157,10 +157,20 @@ class Concept:
     common: bool = False
     scene: bool = False
     intent: bool = False
+    other_senses: tuple[str, ...] = ()
+    """Padded phrases in which the concept's words mean something else."""
 
     @cached_property
     def own_words(self) -> _PhraseSet:
         return _PhraseSet.of(self.alternatives)
+
+    def found_in(self, terms: _Terms) -> bool:
+        """Whether the clause uses one of the concept's own words in this sense."""
+        if not self.own_words.found_in(terms):
+            return False
+        if not self.other_senses:
+            return True
+        return self.own_words.found_in(_without(terms.sequence, self.other_senses))
 
     @cached_property
     def broader_words(self) -> _PhraseSet:
@@ -190,6 +200,14 @@ class _PhraseSet:
             if first in words and padded in terms.sequence:
                 return True
         return False
+
+
+@lru_cache(maxsize=4096)
+def _without(sequence: str, phrases: tuple[str, ...]) -> _Terms:
+    """A clause's terms with other-sense phrases blanked out."""
+    for phrase in phrases:
+        sequence = sequence.replace(phrase, " | ")
+    return _Terms.of(sequence.strip())
 
 
 @dataclass(frozen=True)
@@ -334,6 +352,7 @@ class Searcher:
                         group.broader,
                         scene=group.scene,
                         intent=group.intent,
+                        other_senses=tuple(f" {' '.join(p)} " for p in group.other_senses),
                     ),
                 )
                 position += length
@@ -455,7 +474,7 @@ class Searcher:
         for terms, layer_credit in layers:
             if layer_credit <= best:
                 break
-            if concept.own_words.found_in(terms):
+            if concept.found_in(terms):
                 return layer_credit
             if concept.broader and concept.broader_words.found_in(terms):
                 best = max(best, layer_credit * BROADER_CREDIT)

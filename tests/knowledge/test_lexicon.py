@@ -98,3 +98,13 @@ def test_a_broken_lexicon_file_is_named_in_the_error(tmp_path: Path) -> None:
     with pytest.raises(GuidebotError, match=r"broken-words\.toml: cannot read the lexicon"):
         lexicon.load((broken,))
 
+
+def test_a_schools_file_adds_other_senses_to_a_bundled_group(tmp_path: Path) -> None:
+    extra = tmp_path / "our-words.toml"
+    extra.write_text(
+        '[[group]]\nname = "photo"\nother_senses = ["image rights"]\n', encoding="utf-8"
+    )
+    photo = {g.name: g for g in lexicon.load((extra,)).groups}["photo"]
+    assert ("imag", "right") in photo.other_senses
+    assert ("profession", "imag") in photo.other_senses  # the bundled ones stay
+    assert ("imag",) in photo.terms

@@ -493,3 +493,25 @@ def test_a_reused_searcher_sees_a_policy_ingested_by_another_connection(
     assert result.answered
     assert result.best is not None and "trampolining" in result.best.text
     kb.close()
+
+
+IMAGE_POLICY = """Staff Conduct
+
+Staff must protect their professional image at all times.
+
+Staff may share an image of the school trip on the school account.
+"""
+
+
+def test_a_word_in_another_sense_does_not_count(tmp_path: Path) -> None:
+    """ "Professional image" is a reputation, not a photo: the lexicon lists it
+    under the photo group's other senses, so it earns no credit for "photo"."""
+    policy = tmp_path / "conduct.txt"
+    policy.write_text(IMAGE_POLICY, encoding="utf-8")
+    kb = KnowledgeBase(tmp_path / "kb.db")
+    ingest_files(kb, "oakfield", [policy])
+    result = Searcher(kb).search("oakfield", "can I take a photo?", top_k=5)
+    matched = {m.text: m.matched for m in result.matches}
+    kb.close()
+    assert matched["Staff must protect their professional image at all times."] == 0
+    assert matched["Staff may share an image of the school trip on the school account."] > 0
