@@ -168,7 +168,7 @@ class Concept:
         """Whether the clause uses one of the concept's own words in this sense."""
         if not self.own_words.found_in(terms):
             return False
-        if not self.other_senses:
+        if not any(sense in terms.sequence for sense in self.other_senses):
             return True
         return self.own_words.found_in(_without(terms.sequence, self.other_senses))
 
