@@ -822,10 +822,15 @@ def _drop_title(units: list[_Unit]) -> list[_Unit]:
     for unit in units:
         if not body_started and unit.kind == "heading" and "polic" in unit.text.casefold():
             continue
-        if unit.kind in ("para", "item") and _words(unit.text) > 12:
+        if _is_body_text(unit):
             body_started = True
         out.append(unit)
     return out
+
+
+def _is_body_text(unit: _Unit) -> bool:
+    """A paragraph or item long enough to be policy text, not a title page line."""
+    return unit.kind in ("para", "item") and _words(unit.text) > 12
 
 
 _APPENDIX_RE = re.compile(r"(?:appendix|annex|appendices)\b", re.IGNORECASE)
@@ -849,12 +854,12 @@ def _nest_subheadings(units: list[_Unit]) -> list[_Unit]:
     heading. Headings from Word styles or numbers already know their level."""
     out: list[_Unit] = []
     body_started = False
-    parent_level: int | None = None
+    under_parent = False
     for index, unit in enumerate(units):
         following = units[index + 1] if index + 1 < len(units) else None
         plain = _plain_heading(unit) and not _APPENDIX_RE.match(unit.text)
         if unit.kind == "heading" and not plain:
-            parent_level = None
+            under_parent = False
         elif plain:
             if (
                 body_started
@@ -862,10 +867,10 @@ def _nest_subheadings(units: list[_Unit]) -> list[_Unit]:
                 and _plain_heading(following)
                 and "polic" not in unit.text.casefold()
             ):
-                parent_level = 1
-            elif parent_level is not None:
-                unit = replace(unit, level=parent_level + 1)
-        elif unit.kind in ("para", "item") and _words(unit.text) > 12:
+                under_parent = True
+            elif under_parent:
+                unit = replace(unit, level=2)
+        elif _is_body_text(unit):
             body_started = True
         out.append(unit)
     return out
