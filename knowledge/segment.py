@@ -820,12 +820,17 @@ def _drop_title(units: list[_Unit]) -> list[_Unit]:
     out: list[_Unit] = []
     body_started = False
     for unit in units:
-        if not body_started and unit.kind == "heading" and "polic" in unit.text.casefold():
+        if not body_started and unit.kind == "heading" and _names_a_policy(unit):
             continue
         if _is_body_text(unit):
             body_started = True
         out.append(unit)
     return out
+
+
+def _names_a_policy(unit: _Unit) -> bool:
+    """ "Social Media Policy" and the like: a title line, not a section."""
+    return "polic" in unit.text.casefold()
 
 
 def _is_body_text(unit: _Unit) -> bool:
@@ -865,7 +870,7 @@ def _nest_subheadings(units: list[_Unit]) -> list[_Unit]:
                 body_started
                 and following is not None
                 and _plain_heading(following)
-                and "polic" not in unit.text.casefold()
+                and not _names_a_policy(unit)
             ):
                 under_parent = True
             elif under_parent:
