@@ -157,20 +157,25 @@ class Concept:
     common: bool = False
     scene: bool = False
     intent: bool = False
-    other_senses: tuple[str, ...] = ()
-    """Padded phrases in which the concept's words mean something else."""
+    other_senses: tuple[Phrase, ...] = ()
+    """Phrases in which the concept's words mean something else."""
 
     @cached_property
     def own_words(self) -> _PhraseSet:
         return _PhraseSet.of(self.alternatives)
 
+    @cached_property
+    def _padded_senses(self) -> tuple[str, ...]:
+        return tuple(_padded(phrase) for phrase in self.other_senses)
+
     def found_in(self, terms: _Terms) -> bool:
         """Whether the clause uses one of the concept's own words in this sense."""
         if not self.own_words.found_in(terms):
             return False
-        if not any(sense in terms.sequence for sense in self.other_senses):
+        senses = self._padded_senses
+        if not any(sense in terms.sequence for sense in senses):
             return True
-        return self.own_words.found_in(_without(terms.sequence, self.other_senses))
+        return self.own_words.found_in(_without(terms.sequence, senses))
 
     @cached_property
     def broader_words(self) -> _PhraseSet:
@@ -189,7 +194,7 @@ class _PhraseSet:
     @classmethod
     def of(cls, phrases: Sequence[Phrase]) -> _PhraseSet:
         singles = frozenset(p[0] for p in phrases if len(p) == 1)
-        multis = tuple((p[0], f" {' '.join(p)} ") for p in phrases if len(p) > 1)
+        multis = tuple((p[0], _padded(p)) for p in phrases if len(p) > 1)
         return cls(singles, multis)
 
     def found_in(self, terms: _Terms) -> bool:
@@ -200,6 +205,11 @@ class _PhraseSet:
             if first in words and padded in terms.sequence:
                 return True
         return False
+
+
+def _padded(phrase: Phrase) -> str:
+    """A phrase as it appears inside a padded stem sequence (see _Terms)."""
+    return f" {' '.join(phrase)} "
 
 
 @lru_cache(maxsize=4096)
@@ -352,7 +362,7 @@ class Searcher:
                         group.broader,
                         scene=group.scene,
                         intent=group.intent,
-                        other_senses=tuple(f" {' '.join(p)} " for p in group.other_senses),
+                        other_senses=group.other_senses,
                     ),
                 )
                 position += length
